@@ -1,0 +1,65 @@
+# The interface to aigis's development tasks. `make help` lists them.
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+UV ?= uv
+AIGIS_CACHE ?= $(HOME)/.cache/aigis
+export AIGIS_CACHE
+KUBECONFIG_PATH := $(AIGIS_CACHE)/cluster/kubeconfig
+KUBECTL := $(AIGIS_CACHE)/bin/kubectl --kubeconfig $(KUBECONFIG_PATH)
+
+.PHONY: help
+help: ## List the targets.
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
+
+.PHONY: sync
+sync: ## Install aigis and its pinned dependencies into .venv (uv.lock).
+	@$(UV) sync --frozen --quiet
+
+.PHONY: run
+run: sync ## Start the local control plane and the operator, apply a sample AIWorkload, show its status.
+	@hack/run-local.sh
+
+.PHONY: test
+test: sync lint ## Lint, unit tests, and integration tests against the local control plane.
+	@hack/pytest.sh tests
+
+.PHONY: unit
+unit: sync ## Unit tests only (no cluster needed).
+	@hack/pytest.sh tests/unit
+
+.PHONY: integration
+integration: sync ## Integration tests only (starts the local control plane if needed).
+	@hack/pytest.sh tests/integration
+
+.PHONY: lint
+lint: sync ## ruff (lint and format check) and mypy.
+	@$(UV) run --frozen ruff check operator tests
+	@$(UV) run --frozen ruff format --check operator tests
+	@$(UV) run --frozen mypy
+
+.PHONY: fmt
+fmt: sync ## Format and autofix with ruff.
+	@$(UV) run --frozen ruff format operator tests
+	@$(UV) run --frozen ruff check --fix operator tests
+
+.PHONY: crds
+crds: sync ## Regenerate crds/ from the pydantic models.
+	@$(UV) run --frozen aigis crds --output-dir crds
+
+.PHONY: control-plane
+control-plane: ## Build (or find cached) etcd, Kubernetes, kwok and helm binaries.
+	@hack/build-control-plane.sh
+
+.PHONY: cluster-up
+cluster-up: sync ## Start the local control plane (idempotent); prints where the kubeconfig is.
+	@$(UV) run --frozen python -m aigis.devcluster up
+
+.PHONY: cluster-down
+cluster-down: sync ## Stop the local control plane and remove its state (binaries stay cached).
+	@$(UV) run --frozen python -m aigis.devcluster down
+
+.PHONY: kubeconfig
+kubeconfig: ## Print the path of the local control plane's kubeconfig.
+	@echo $(KUBECONFIG_PATH)

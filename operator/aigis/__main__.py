@@ -1,0 +1,5 @@
+"""`python -m aigis` is the `aigis` command."""
+
+from aigis.cli import main
+
+main()

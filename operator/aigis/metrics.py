@@ -1,0 +1,26 @@
+"""Prometheus metrics of the operator.
+
+Label values come from small fixed sets (resource kind, result), never from object names or user
+text, so the number of series stays bounded however many workloads a cluster has.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+RECONCILES = Counter(
+    "aigis_reconcile_total",
+    "Reconciles of aigis resources, by resource and result (ready, invalid, error).",
+    ["resource", "result"],
+)
+RECONCILE_SECONDS = Histogram(
+    "aigis_reconcile_duration_seconds",
+    "Time spent in one reconcile of an aigis resource.",
+    ["resource"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+)
+WORKLOADS = Gauge(
+    "aigis_aiworkloads",
+    "AIWorkloads this operator has seen, by state (ready, invalid).",
+    ["state"],
+)

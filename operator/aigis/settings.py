@@ -1,0 +1,76 @@
+"""The one settings object of the aigis processes.
+
+Flags and environment variables are read in exactly one place (the CLI, through click's `envvar`),
+turned into a frozen `OperatorSettings`, and passed down. Nothing below the CLI reads the
+environment, so every component can be tested with plain values.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+
+from aigis.api.errors import FieldError
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+LOG_FORMATS = ("plain", "json")
+
+
+@dataclass(frozen=True, slots=True)
+class OperatorSettings:
+    """How `aigis operator` runs.
+
+    `namespaces` empty means cluster-wide. A port of 0 disables that listener. The defaults suit a
+    pod (listen on every interface so Prometheus and the kubelet can reach them); local runs and
+    tests pass `127.0.0.1`.
+    """
+
+    namespaces: tuple[str, ...] = ()
+    metrics_address: str = "0.0.0.0"  # noqa: S104  (a pod's metrics must be reachable by Prometheus)
+    metrics_port: int = 8080
+    health_address: str = "0.0.0.0"  # noqa: S104  (the kubelet probes the pod IP)
+    health_port: int = 8081
+    log_level: str = "INFO"
+    log_format: str = "plain"
+    peering: str | None = None
+
+    def problems(self) -> list[FieldError]:
+        """Everything wrong with these settings, each naming the flag and the fix."""
+        found: list[FieldError] = []
+        for flag, address in (
+            ("--metrics-address", self.metrics_address),
+            ("--health-address", self.health_address),
+        ):
+            try:
+                ipaddress.ip_address(address)
+            except ValueError:
+                found.append(
+                    FieldError(flag, f'"{address}" is not an IP address; write e.g. "127.0.0.1"')
+                )
+        for flag, port in (
+            ("--metrics-port", self.metrics_port),
+            ("--health-port", self.health_port),
+        ):
+            if not 0 <= port <= 65535:
+                found.append(
+                    FieldError(flag, f"{port} is not a port; use 1-65535, or 0 to disable")
+                )
+        if (
+            self.metrics_port
+            and self.metrics_port == self.health_port
+            and self.metrics_address == self.health_address
+        ):
+            found.append(
+                FieldError("--health-port", "must differ from --metrics-port; they are two servers")
+            )
+        if self.log_level.upper() not in LOG_LEVELS:
+            found.append(
+                FieldError(
+                    "--log-level", f'"{self.log_level}" is not one of {", ".join(LOG_LEVELS)}'
+                )
+            )
+        if self.log_format not in LOG_FORMATS:
+            found.append(
+                FieldError("--log-format", f'"{self.log_format}" is not one of plain, json')
+            )
+        return found
