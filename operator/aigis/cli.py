@@ -13,7 +13,7 @@ import click
 import yaml
 
 from aigis import __version__
-from aigis.settings import LOG_FORMATS, LOG_LEVELS, OperatorSettings
+from aigis.settings import ALL_INTERFACES, LOG_FORMATS, LOG_LEVELS, OperatorSettings
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -34,8 +34,8 @@ def main() -> None:
 )
 @click.option(
     "--metrics-address",
-    default="0.0.0.0",
-    envvar="AIGIS_METRICS_ADDRESS",  # noqa: S104
+    default=ALL_INTERFACES,
+    envvar="AIGIS_METRICS_ADDRESS",
     show_default=True,
     help="Address of the Prometheus /metrics server.",
 )
@@ -49,8 +49,8 @@ def main() -> None:
 )
 @click.option(
     "--health-address",
-    default="0.0.0.0",
-    envvar="AIGIS_HEALTH_ADDRESS",  # noqa: S104
+    default=ALL_INTERFACES,
+    envvar="AIGIS_HEALTH_ADDRESS",
     show_default=True,
     help="Address of the /healthz liveness endpoint.",
 )

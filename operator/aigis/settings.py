@@ -14,6 +14,8 @@ from aigis.api.errors import FieldError
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 LOG_FORMATS = ("plain", "json")
+# A pod's listeners must be reachable on its IP by Prometheus and the kubelet.
+ALL_INTERFACES = "0.0.0.0"  # noqa: S104
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,9 +28,9 @@ class OperatorSettings:
     """
 
     namespaces: tuple[str, ...] = ()
-    metrics_address: str = "0.0.0.0"  # noqa: S104  (a pod's metrics must be reachable by Prometheus)
+    metrics_address: str = ALL_INTERFACES
     metrics_port: int = 8080
-    health_address: str = "0.0.0.0"  # noqa: S104  (the kubelet probes the pod IP)
+    health_address: str = ALL_INTERFACES
     health_port: int = 8081
     log_level: str = "INFO"
     log_format: str = "plain"

@@ -70,7 +70,7 @@ def reconcile_aiworkload(
     started = time.perf_counter()
     result = "error"
     try:
-        _, errors = parse_aiworkload_spec(dict(spec))
+        _parsed, errors = parse_aiworkload_spec(dict(spec))
         new_status = build_aiworkload_status(
             generation=meta.get("generation"),
             errors=errors,

@@ -17,7 +17,7 @@ def run_operator(settings: OperatorSettings) -> None:
     """Run until SIGINT/SIGTERM; kopf finishes in-flight handlers before it returns."""
     kopf.configure(
         verbose=settings.log_level.upper() == "DEBUG",
-        log_format=kopf.LogFormat.JSON if settings.log_format == "json" else kopf.LogFormat.PLAIN,
+        log_format=kopf.LogFormat.JSON if settings.log_format == "json" else kopf.LogFormat.FULL,
     )
     logging.getLogger().setLevel(settings.log_level.upper())
     # Imported for its side effect: registering the handlers with kopf's default registry.

@@ -1,0 +1,778 @@
+"""Validation of AIWorkload specs: schema first, then the checks a schema cannot express.
+
+`parse_aiworkload_spec` is what the operator, the admission webhook and `aigis scan` call on a
+spec, so a manifest that passes in CI passes in the cluster. Every problem comes back as a
+`FieldError` naming the field (`spec.egress[2].host`) and the fix; nothing raises on bad input.
+
+Pure: no I/O, no clock, no environment. Must not import the operator, webhook or gateway.
+"""
+
+from __future__ import annotations
+
+import difflib
+import ipaddress
+import json
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from types import UnionType
+from typing import Annotated, Any, TypeVar, Union, get_args, get_origin
+from urllib.parse import urlsplit
+
+import re2
+from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
+
+from aigis.api.aiworkload import (
+    AIWorkload,
+    AIWorkloadSpec,
+    EgressRule,
+    ServiceTarget,
+)
+from aigis.api.common import LabelSelector
+from aigis.api.errors import FieldError
+from aigis.api.regions import DATA_REGIONS
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+# Second-level domains under which anyone can register a name: `*.co.uk` would allow half of
+# the United Kingdom. A small built-in list of the common ones, not the whole Public Suffix List.
+PUBLIC_SUFFIXES = frozenset(
+    {
+        "co.uk", "org.uk", "ac.uk", "gov.uk", "me.uk", "ltd.uk", "plc.uk",
+        "com.au", "net.au", "org.au", "edu.au", "gov.au",
+        "co.jp", "ne.jp", "or.jp", "ac.jp", "go.jp",
+        "co.nz", "net.nz", "org.nz",
+        "co.in", "net.in", "org.in", "gov.in",
+        "co.kr", "or.kr",
+        "com.br", "net.br", "org.br", "gov.br",
+        "com.cn", "net.cn", "org.cn", "gov.cn",
+        "com.sg", "edu.sg", "gov.sg",
+        "co.za", "org.za", "gov.za",
+        "com.mx", "com.tr", "com.tw", "com.hk", "com.ar", "co.il",
+        "com.sa", "co.ae",
+    }
+)  # fmt: skip
+
+# Domains shared by every customer of a cloud: `*.openai.azure.com` lets data go to anyone's
+# Azure OpenAI resource, an attacker's included. A wildcard must name a tenant below them.
+SHARED_TENANT_SUFFIXES = frozenset(
+    {
+        "amazonaws.com", "s3.amazonaws.com", "cloudfront.net",
+        "azure.com", "openai.azure.com", "cognitiveservices.azure.com", "azurewebsites.net",
+        "blob.core.windows.net", "windows.net", "azure-api.net",
+        "googleapis.com", "appspot.com", "run.app", "cloudfunctions.net",
+        "herokuapp.com", "vercel.app", "netlify.app", "pages.dev", "workers.dev",
+        "github.io", "githubusercontent.com", "ngrok.io", "ngrok-free.app",
+        "hf.space", "endpoints.huggingface.cloud",
+    }
+)  # fmt: skip
+
+_DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+_DNS_1035_LABEL = re.compile(r"[a-z]([-a-z0-9]*[a-z0-9])?")
+_LABEL_NAME = re.compile(r"([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]")
+_SECRET_KEY = re.compile(r"[-._a-zA-Z0-9]+")
+_DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_RESOURCE_NAMES = ("cpu", "memory", "ephemeral-storage")
+_SHOWN_CHARS = 80
+
+
+# --- entry points ---------------------------------------------------------------------------
+
+
+def parse_aiworkload_spec(
+    spec: Mapping[str, Any],
+) -> tuple[AIWorkloadSpec | None, list[FieldError]]:
+    """Validate an AIWorkload spec (the mapping under `spec:`).
+
+    Returns the model and no errors, or the model (None when the schema is not met) and every
+    error found. Schema errors come first; the semantic checks run only on a schema-valid spec.
+    """
+    model, errors = _validate(AIWorkloadSpec, spec, "spec")
+    if model is None:
+        return None, errors
+    errors = list(check_aiworkload_spec(model))
+    return model, errors
+
+
+def parse_aiworkload(manifest: Mapping[str, Any]) -> tuple[AIWorkload | None, list[FieldError]]:
+    """Validate a whole AIWorkload manifest (apiVersion, kind, metadata, spec, status)."""
+    model, errors = _validate(AIWorkload, manifest, "")
+    if model is None:
+        return None, errors
+    return model, list(check_aiworkload_spec(model.spec))
+
+
+def check_aiworkload_spec(spec: AIWorkloadSpec) -> Iterator[FieldError]:
+    """The semantic checks on a schema-valid spec, paths rooted at `spec`."""
+    for check in _SPEC_CHECKS:
+        yield from check(spec)
+
+
+# --- schema errors --------------------------------------------------------------------------
+
+
+def _validate(
+    model: type[ModelT], data: object, prefix: str
+) -> tuple[ModelT | None, list[FieldError]]:
+    if not isinstance(data, Mapping):
+        where = prefix or "<document>"
+        return None, [
+            FieldError(where, f"must be an object (a YAML mapping); got {_describe(data)}")
+        ]
+    try:
+        # By alias only: `match_labels` in YAML is a typo the API server would silently prune.
+        return model.model_validate(dict(data), by_alias=True, by_name=False), []
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False)
+        return None, [
+            FieldError(_join(prefix, _format_loc(e["loc"])), _schema_message(model, e))
+            for e in errors
+        ]
+
+
+def _join(prefix: str, rest: str) -> str:
+    if not prefix:
+        return rest.lstrip(".") or "<document>"
+    return prefix + rest
+
+
+def _format_loc(loc: Sequence[int | str]) -> str:
+    parts = []
+    for part in loc:
+        if part == "[key]":
+            continue
+        if isinstance(part, int):
+            parts.append(f"[{part}]")
+        elif _IDENTIFIER.fullmatch(part):
+            parts.append(f".{part}")
+        else:
+            parts.append(f"[{_quote(part)}]")
+    return "".join(parts)
+
+
+_EXPECTED = {
+    "string_type": "a string",
+    "int_type": "an integer",
+    "float_type": "a number",
+    "bool_type": "true or false",
+    "dict_type": "an object (a YAML mapping)",
+    "model_type": "an object (a YAML mapping)",
+    "model_attributes_type": "an object (a YAML mapping)",
+    "list_type": "a list",
+    "date_type": "a date written YYYY-MM-DD",
+}
+
+
+def _schema_message(root: type[BaseModel], error: ErrorDetails) -> str:
+    kind = error["type"]
+    ctx = error.get("ctx") or {}
+    loc = error["loc"]
+    value = error["input"]
+    got = f"got {_describe(value)}"
+    if kind == "missing":
+        description = _field_description(root, loc)
+        return "is required but missing; add it" + (f" ({description})" if description else "")
+    if kind == "extra_forbidden":
+        known = _field_names(root, loc[:-1])
+        hint = _did_you_mean(str(loc[-1]), known)
+        if hint:
+            return f"unknown field; did you mean {_quote(hint)}?"
+        return "unknown field; remove it" + (f" (fields here: {', '.join(known)})" if known else "")
+    if kind == "literal_error":
+        options = re.findall(r"'([^']*)'", str(ctx.get("expected", "")))
+        message = f"must be one of {', '.join(_quote(o) for o in options)}; {got}"
+        hint = _did_you_mean(str(value), options) if isinstance(value, str) else None
+        return message + (f" (did you mean {_quote(hint)}?)" if hint else "")
+    if kind in _EXPECTED:
+        message = f"must be {_EXPECTED[kind]}; {got}"
+        if isinstance(value, str) and kind in ("int_type", "float_type", "bool_type"):
+            message += " (write it without quotes)"
+        return message
+    if kind == "string_too_long":
+        return (
+            f"is {len(value)} characters long; the limit is {ctx['max_length']}: shorten it"
+            if isinstance(value, str)
+            else f"is too long; the limit is {ctx['max_length']} characters"
+        )
+    if kind == "string_too_short":
+        return "must not be empty"
+    if kind == "too_long":
+        count = ctx.get("actual_length")
+        has = f"has {count} entries" if isinstance(count, int) else "has too many entries"
+        return f"{has}; at most {ctx.get('max_length')} are allowed: remove some"
+    if kind == "too_short":
+        return f"needs at least {ctx['min_length']} entr{'y' if ctx['min_length'] == 1 else 'ies'}"
+    if kind in ("greater_than_equal", "greater_than", "less_than_equal", "less_than"):
+        bound = {
+            "greater_than_equal": ("at least", "ge"),
+            "greater_than": ("greater than", "gt"),
+            "less_than_equal": ("at most", "le"),
+            "less_than": ("less than", "lt"),
+        }[kind]
+        return f"must be {bound[0]} {ctx[bound[1]]}; {got}"
+    if kind == "value_error":
+        message = str(ctx.get("error", error["msg"]))
+        return message if isinstance(value, Mapping | list) else f"{message}; {got}"
+    return f"{error['msg']}; {got}"
+
+
+def _unwrap(annotation: Any) -> Any:
+    """The model or container type inside `Annotated[...]` and `X | None`."""
+    while True:
+        origin = get_origin(annotation)
+        if origin is Annotated:
+            annotation = get_args(annotation)[0]
+        elif origin is Union or origin is UnionType:
+            members = [a for a in get_args(annotation) if a is not type(None)]
+            if len(members) != 1:
+                return annotation
+            annotation = members[0]
+        else:
+            return annotation
+
+
+def _model_at(root: type[BaseModel], loc: Sequence[int | str]) -> type[BaseModel] | None:
+    """The model class found at `loc` inside `root`, following fields, lists and maps."""
+    current: Any = root
+    for part in loc:
+        current = _unwrap(current)
+        origin = get_origin(current)
+        if origin is list and isinstance(part, int):
+            current = get_args(current)[0]
+        elif origin is dict:
+            current = get_args(current)[1]
+        elif isinstance(current, type) and issubclass(current, BaseModel):
+            fields = {f.alias or n: f for n, f in current.model_fields.items()}
+            if part not in fields:
+                return None
+            current = fields[part].annotation
+        else:
+            return None
+    current = _unwrap(current)
+    return current if isinstance(current, type) and issubclass(current, BaseModel) else None
+
+
+def _field_names(root: type[BaseModel], loc: Sequence[int | str]) -> list[str]:
+    model = _model_at(root, loc)
+    if model is None:
+        return []
+    return [field.alias or name for name, field in model.model_fields.items()]
+
+
+def _field_description(root: type[BaseModel], loc: Sequence[int | str]) -> str | None:
+    model = _model_at(root, loc[:-1])
+    if model is None:
+        return None
+    for name, field in model.model_fields.items():
+        if (field.alias or name) == loc[-1] and field.description:
+            text = " ".join(field.description.split())
+            return text[0].lower() + text[1:].rstrip(".")
+    return None
+
+
+def _did_you_mean(word: str, options: Sequence[str]) -> str | None:
+    if not options:
+        return None
+    squashed = {o.replace("_", "").replace("-", "").lower(): o for o in options}
+    exact = squashed.get(word.replace("_", "").replace("-", "").lower())
+    if exact:
+        return exact
+    close = difflib.get_close_matches(word[:_SHOWN_CHARS], list(options), n=1, cutoff=0.75)
+    return close[0] if close else None
+
+
+def _quote(text: str) -> str:
+    shown = text if len(text) <= _SHOWN_CHARS else text[: _SHOWN_CHARS - 1] + "…"
+    # Lone surrogates (possible in JSON input) cannot be encoded; show them escaped.
+    shown = shown.encode("utf-8", "backslashreplace").decode("utf-8")
+    return json.dumps(shown, ensure_ascii=False)
+
+
+def _describe(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        text = str(value)
+        return text if len(text) <= 40 else text[:39] + "…"
+    if isinstance(value, str):
+        return _quote(value)
+    if isinstance(value, Mapping):
+        return "an object"
+    if isinstance(value, list | tuple):
+        return "a list"
+    return f"a {type(value).__name__}"
+
+
+# --- host and address checks ----------------------------------------------------------------
+
+
+def check_host(host: str) -> str | None:
+    """Why `host` cannot be an egress host, with the fix; None when it can."""
+    shown = _quote(host)
+    if not host:
+        return 'must not be empty; write a host name such as "api.openai.com"'
+    if "://" in host or "/" in host:
+        bare = _host_of_url(host)
+        fix = f"; write {_quote(bare)}" if bare else ""
+        return f"{shown} is a URL, not a host{fix}"
+    if any(c.isspace() for c in host):
+        return f"{shown} contains whitespace; remove it"
+    address = _ip_address(host)
+    if address is not None:
+        return (
+            f"{shown} is an IP address, not a host name; "
+            f'declare it as cidr: "{address}/{address.max_prefixlen}"'
+        )
+    if ":" in host:
+        name, _, port = host.rpartition(":")
+        if port.isdigit():
+            return f"{shown} includes a port; write host {_quote(name)} and list {port} under ports"
+        return f'{shown} is not a host name: ":" is not allowed'
+    if host.endswith("."):
+        return f"{shown} ends with a dot; write {_quote(host.rstrip('.'))}"
+    if host != host.lower():
+        return f"{shown} must be lowercase; write {_quote(host.lower())}"
+    if len(host) > 253:
+        return f"is {len(host)} characters long; a DNS name has at most 253"
+    if "*" in host:
+        return _wildcard_problem(host)
+    if not host.isascii():
+        return _non_ascii_problem(host)
+    problem = _dns_labels_problem(host)
+    if problem:
+        return problem
+    if "." not in host:
+        return (
+            f"{shown} is not a fully qualified domain name; "
+            'write the full name, e.g. "api.openai.com"'
+        )
+    if host.endswith((".svc", ".cluster.local")):
+        labels = host.split(".")
+        name, namespace = labels[0], labels[1] if len(labels) > 2 else "<namespace>"
+        return (
+            f"{shown} is an in-cluster name; declare it as "
+            f"service: {{namespace: {namespace}, name: {name}}}"
+        )
+    return None
+
+
+def _host_of_url(text: str) -> str | None:
+    try:
+        parsed = urlsplit(text if "://" in text else f"//{text}")
+        return parsed.hostname or None
+    except ValueError:
+        return None
+
+
+def _ip_address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(text.removeprefix("[").removesuffix("]"))
+    except ValueError:
+        return None
+
+
+def _wildcard_problem(host: str) -> str | None:
+    shown = _quote(host)
+    if host == "*":
+        return '"*" would allow every host; list the hosts the workload needs'
+    if not host.startswith("*.") or "*" in host[2:]:
+        return f'{shown}: a wildcard may only be a leading "*.", as in "*.example.com"'
+    base = host[2:]
+    problem = _dns_labels_problem(base)
+    if problem:
+        return problem
+    if "." not in base or base in PUBLIC_SUFFIXES:
+        return (
+            f"{shown} is too broad: a wildcard must sit under a registrable domain, "
+            'as in "*.example.com"'
+        )
+    if base in SHARED_TENANT_SUFFIXES:
+        return (
+            f"{shown} is too broad: every customer of {_quote(base)} gets a name under it, "
+            f"attackers included; list your own host, e.g. {_quote('my-resource.' + base)}"
+        )
+    return None
+
+
+def _non_ascii_problem(host: str) -> str:
+    try:
+        punycode = host.encode("idna").decode("ascii")
+    except UnicodeError:
+        return f"{_quote(host)} is not a valid host name"
+    return f"{_quote(host)} is an internationalised name; write it in ASCII: {_quote(punycode)}"
+
+
+def _dns_labels_problem(name: str) -> str | None:
+    for label in name.split("."):
+        if not label:
+            return f"{_quote(name)} has an empty label (two dots in a row, or a leading dot)"
+        if len(label) > 63:
+            return f"label {_quote(label)} is {len(label)} characters long; the limit is 63"
+        if not _DNS_LABEL.fullmatch(label):
+            return (
+                f"label {_quote(label)} of {_quote(name)} may contain only lowercase letters, "
+                "digits and hyphens, and must not start or end with a hyphen"
+            )
+    return None
+
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def parse_cidr(text: str) -> tuple[Network | None, str | None]:
+    """The network `text` names, or why it does not name one (with the fix)."""
+    shown = _quote(text)
+    _, slash, prefix = text.partition("/")
+    if not slash:
+        if _ip_address(text) is not None:
+            bits = 32 if ":" not in text else 128
+            return None, f'{shown} has no prefix length; write "{text}/{bits}" for one address'
+        return None, f'{shown} is not a CIDR; write an address block such as "10.0.0.0/8"'
+    if not prefix.isdigit():
+        return None, f"{shown} needs a prefix length in bits after the slash, e.g. /24"
+    try:
+        return ipaddress.ip_network(text, strict=True), None
+    except ValueError:
+        pass
+    try:
+        network = ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        return None, f'{shown} is not a CIDR; write an address block such as "10.0.0.0/8"'
+    return None, f"{shown} has host bits set; write {_quote(str(network))}"
+
+
+# --- semantic checks on a schema-valid spec -------------------------------------------------
+
+SpecCheck = Callable[[AIWorkloadSpec], Iterable[FieldError]]
+
+
+def _check_text(spec: AIWorkloadSpec) -> Iterator[FieldError]:
+    if not spec.owner.strip():
+        yield FieldError("spec.owner", "must name the team or person accountable, not be blank")
+    if not spec.purpose.strip():
+        yield FieldError("spec.purpose", "must say what the workload is for, not be blank")
+
+
+def _check_selector(spec: AIWorkloadSpec) -> Iterator[FieldError]:
+    yield from _selector_errors(spec.selector, "spec.selector")
+
+
+def _selector_errors(selector: LabelSelector, path: str) -> Iterator[FieldError]:
+    for key, value in (selector.match_labels or {}).items():
+        where = f"{path}.matchLabels{_format_loc([key])}"
+        problem = label_key_problem(key)
+        if problem:
+            yield FieldError(where, problem)
+        problem = label_value_problem(value)
+        if problem:
+            yield FieldError(where, problem)
+    for i, requirement in enumerate(selector.match_expressions or []):
+        where = f"{path}.matchExpressions[{i}]"
+        problem = label_key_problem(requirement.key)
+        if problem:
+            yield FieldError(f"{where}.key", problem)
+        for j, value in enumerate(requirement.values or []):
+            problem = label_value_problem(value)
+            if problem:
+                yield FieldError(f"{where}.values[{j}]", problem)
+
+
+def label_key_problem(key: str) -> str | None:
+    """Why `key` is not a Kubernetes label key (`[prefix/]name`), or None."""
+    prefix, slash, name = key.rpartition("/")
+    if slash:
+        problem = dns_subdomain_problem(prefix)
+        if problem:
+            return f"label key {_quote(key)}: the prefix {problem}"
+    if not name or len(name) > 63 or not _LABEL_NAME.fullmatch(name):
+        return (
+            f"label key {_quote(key)} is not valid: the name part needs 1-63 letters, digits, "
+            "'-', '_' or '.', starting and ending with a letter or digit (optionally after a "
+            "DNS prefix and '/', as in app.kubernetes.io/name)"
+        )
+    return None
+
+
+def label_value_problem(value: str) -> str | None:
+    """Why `value` is not a Kubernetes label value, or None."""
+    if value and (len(value) > 63 or not _LABEL_NAME.fullmatch(value)):
+        return (
+            f"label value {_quote(value)} is not valid: use at most 63 letters, digits, '-', "
+            "'_' or '.', starting and ending with a letter or digit"
+        )
+    return None
+
+
+def dns_subdomain_problem(name: str) -> str | None:
+    """Why `name` is not a DNS-1123 subdomain (most Kubernetes object names), or None."""
+    if not name or len(name) > 253:
+        return f"{_quote(name)} must be 1-253 characters long"
+    if not all(_DNS_LABEL.fullmatch(label) for label in name.split(".")):
+        return (
+            f"{_quote(name)} is not a valid name: use lowercase letters, digits, '-' and '.', "
+            "starting and ending with a letter or digit"
+        )
+    return None
+
+
+def _check_models(spec: AIWorkloadSpec) -> Iterator[FieldError]:
+    seen: dict[tuple[str, str], int] = {}
+    for i, model in enumerate(spec.models):
+        path = f"spec.models[{i}]"
+        if model.digest is not None and not _DIGEST.fullmatch(model.digest):
+            fix = (
+                f"; write {_quote(model.digest.lower())}"
+                if _DIGEST.fullmatch(model.digest.lower())
+                else ""
+            )
+            yield FieldError(
+                f"{path}.digest",
+                f"{_quote(model.digest)} is not a digest: write sha256: and 64 lowercase hex "
+                f"digits{fix}",
+            )
+        key = (model.provider, model.name)
+        if key in seen:
+            yield FieldError(
+                path,
+                f"duplicates spec.models[{seen[key]}] ({model.provider}/{model.name}); remove one",
+            )
+        else:
+            seen[key] = i
+
+
+def _check_egress(spec: AIWorkloadSpec) -> Iterator[FieldError]:
+    seen: dict[tuple[object, ...], int] = {}
+    for i, rule in enumerate(spec.egress):
+        path = f"spec.egress[{i}]"
+        yield from _egress_target_errors(rule, path)
+        ports: set[tuple[int, str]] = set()
+        for j, port in enumerate(rule.ports):
+            if (port.port, port.protocol) in ports:
+                yield FieldError(
+                    f"{path}.ports[{j}]", f"{port.port}/{port.protocol} is listed twice; remove one"
+                )
+            ports.add((port.port, port.protocol))
+        key = (_target_key(rule), tuple(sorted(ports)))
+        if key in seen:
+            yield FieldError(
+                path,
+                f"duplicates spec.egress[{seen[key]}] (same destination and ports); remove one",
+            )
+        else:
+            seen[key] = i
+
+
+def _egress_target_errors(rule: EgressRule, path: str) -> Iterator[FieldError]:
+    if rule.host is not None:
+        problem = check_host(rule.host)
+        if problem:
+            yield FieldError(f"{path}.host", problem)
+    if rule.cidr is not None:
+        network, problem = parse_cidr(rule.cidr)
+        if problem:
+            yield FieldError(f"{path}.cidr", problem)
+        for j, text in enumerate(rule.except_ or []):
+            yield from _except_errors(network, text, f"{path}.except[{j}]")
+    if rule.service is not None:
+        yield from _service_errors(rule.service, f"{path}.service")
+
+
+def _except_errors(network: Network | None, text: str, path: str) -> Iterator[FieldError]:
+    excluded, problem = parse_cidr(text)
+    if problem:
+        yield FieldError(path, problem)
+        return
+    if network is None or excluded is None:
+        return
+    if excluded.version != network.version:
+        yield FieldError(
+            path,
+            f"{_quote(text)} is IPv{excluded.version} but cidr is IPv{network.version}; "
+            "an exception must lie inside cidr",
+        )
+    elif excluded == network:
+        yield FieldError(path, f"{_quote(text)} excludes all of cidr; remove the entry instead")
+    elif not (
+        excluded.prefixlen > network.prefixlen
+        and excluded.supernet(new_prefix=network.prefixlen) == network
+    ):
+        yield FieldError(
+            path,
+            f"{_quote(text)} is not inside cidr {_quote(str(network))}; "
+            "an exception must lie inside cidr",
+        )
+
+
+def _service_errors(service: ServiceTarget, path: str) -> Iterator[FieldError]:
+    if service.namespace is not None and not _DNS_LABEL.fullmatch(service.namespace):
+        yield FieldError(
+            f"{path}.namespace",
+            f"{_quote(service.namespace)} is not a namespace name: use lowercase letters, digits "
+            "and '-', starting and ending with a letter or digit",
+        )
+    if service.name is not None and not _DNS_1035_LABEL.fullmatch(service.name):
+        yield FieldError(
+            f"{path}.name",
+            f"{_quote(service.name)} is not a Service name: use lowercase letters, digits and "
+            "'-', starting with a letter and ending with a letter or digit",
+        )
+    selectors = {
+        "namespaceSelector": service.namespace_selector,
+        "podSelector": service.pod_selector,
+    }
+    given = {name: s for name, s in selectors.items() if s is not None}
+    for name, selector in given.items():
+        yield from _selector_errors(selector, f"{path}.{name}")
+    if given and all(s.is_empty() for s in given.values()):
+        scope = "in every namespace" if "namespaceSelector" in given else "in the namespace"
+        yield FieldError(
+            path,
+            f"empty selectors allow every pod {scope}; add matchLabels naming the pods "
+            "the workload talks to",
+        )
+
+
+def _target_key(rule: EgressRule) -> tuple[object, ...]:
+    if rule.host is not None:
+        return ("host", rule.host.lower())
+    if rule.cidr is not None:
+        return ("cidr", rule.cidr, tuple(sorted(rule.except_ or [])))
+    if rule.service is not None:
+        return ("service", rule.service.model_dump_json(exclude_none=True))
+    return ()
+
+
+def _check_regions(spec: AIWorkloadSpec) -> Iterator[FieldError]:
+    seen: dict[str, int] = {}
+    for i, region in enumerate(spec.data_regions):
+        path = f"spec.dataRegions[{i}]"
+        problem = region_problem(region)
+        if problem:
+            yield FieldError(path, problem)
+        if region in seen:
+            yield FieldError(path, f"duplicates spec.dataRegions[{seen[region]}]; remove one")
+        seen.setdefault(region, i)
+    for i, rule in enumerate(spec.egress):
+        if rule.region is None:
+            continue
+        path = f"spec.egress[{i}].region"
+        problem = region_problem(rule.region)
+        # A known region outside spec.dataRegions is a valid spec that is not compliant: the
+        # compliance check reports it (NonCompliant), not validation (Invalid).
+        if problem:
+            yield FieldError(path, problem)
+
+
+def region_problem(region: str) -> str | None:
+    """Why `region` is not a known data region, or None."""
+    if region in DATA_REGIONS:
+        return None
+    hint = _did_you_mean(region, list(DATA_REGIONS))
+    suggestion = f"did you mean {_quote(hint)}? " if hint else ""
+    return (
+        f"{_quote(region)} is not a known data region; {suggestion}"
+        f"known regions: {', '.join(DATA_REGIONS)}"
+    )
+
+
+def _check_deny_patterns(spec: AIWorkloadSpec) -> Iterator[FieldError]:
+    seen: dict[str, int] = {}
+    for i, deny in enumerate(spec.guardrails.deny_patterns):
+        path = f"spec.guardrails.denyPatterns[{i}]"
+        if not _DNS_LABEL.fullmatch(deny.name):
+            yield FieldError(
+                f"{path}.name",
+                f"{_quote(deny.name)} is not a valid name: use lowercase letters, digits and "
+                "'-', e.g. internal-project-names",
+            )
+        if deny.name in seen:
+            yield FieldError(
+                f"{path}.name",
+                f"{_quote(deny.name)} is already the name of "
+                f"spec.guardrails.denyPatterns[{seen[deny.name]}]; names must be unique",
+            )
+        seen.setdefault(deny.name, i)
+        problem = pattern_problem(deny.pattern)
+        if problem:
+            yield FieldError(f"{path}.pattern", problem)
+
+
+def pattern_problem(pattern: str) -> str | None:
+    """Why `pattern` cannot be a deny pattern (RE2 syntax, must not match nothing), or None."""
+    options = re2.Options()
+    options.log_errors = False  # RE2 would otherwise write to stderr
+    try:
+        compiled = re2.compile(pattern, options=options)
+    except re2.error as exc:
+        reason = exc.args[0] if exc.args else exc
+        if isinstance(reason, bytes):
+            reason = reason.decode("utf-8", "replace")
+        return (
+            f"is not valid RE2 syntax: {reason}; fix the expression (RE2 has no backreferences "
+            "or lookaround: https://github.com/google/re2/wiki/Syntax)"
+        )
+    except UnicodeError:
+        return "contains characters that are not valid Unicode; remove them"
+    if compiled.search("") is not None:
+        return (
+            "matches the empty string, so it would match every message; "
+            "make it require at least one character (e.g. + instead of *)"
+        )
+    return None
+
+
+def _check_gateway(spec: AIWorkloadSpec) -> Iterator[FieldError]:
+    resources = spec.gateway.resources
+    if resources is not None:
+        for kind, amounts in (("requests", resources.requests), ("limits", resources.limits)):
+            for name in amounts or {}:
+                if name not in _RESOURCE_NAMES:
+                    hint = _did_you_mean(name, _RESOURCE_NAMES)
+                    yield FieldError(
+                        f"spec.gateway.resources.{kind}{_format_loc([name])}",
+                        f"{_quote(name)} is not a resource the gateway uses; "
+                        + (
+                            f"did you mean {_quote(hint)}?"
+                            if hint
+                            else f"use {', '.join(_RESOURCE_NAMES)}"
+                        ),
+                    )
+    providers_in_models = {m.provider for m in spec.models}
+    seen: dict[str, int] = {}
+    for i, key in enumerate(spec.gateway.provider_keys):
+        path = f"spec.gateway.providerKeys[{i}]"
+        problem = dns_subdomain_problem(key.secret_ref.name)
+        if problem:
+            yield FieldError(f"{path}.secretRef.name", f"{problem} (it names a Secret)")
+        if not _SECRET_KEY.fullmatch(key.secret_ref.key):
+            yield FieldError(
+                f"{path}.secretRef.key",
+                f"{_quote(key.secret_ref.key)} is not a Secret key: use letters, digits, "
+                "'-', '_' and '.'",
+            )
+        if key.provider in seen:
+            yield FieldError(
+                f"{path}.provider",
+                f"spec.gateway.providerKeys[{seen[key.provider]}] already holds the key for "
+                f"{key.provider}; keep one",
+            )
+        seen.setdefault(key.provider, i)
+        if providers_in_models and key.provider not in providers_in_models:
+            yield FieldError(
+                f"{path}.provider",
+                f"no model in spec.models uses {key.provider}; add the model or remove the key",
+            )
+
+
+_SPEC_CHECKS: tuple[SpecCheck, ...] = (
+    _check_text,
+    _check_selector,
+    _check_models,
+    _check_egress,
+    _check_regions,
+    _check_deny_patterns,
+    _check_gateway,
+)
