@@ -96,11 +96,37 @@ build_etcd() {
 # kwok and helm have no replace directives, so `go install` works; GOBIN puts them in the cache.
 build_kwok() {
   local v=$KWOK_VERSION
-  if have kwok "$v"; then say "kwok v$v: cached"; return; fi
-  say "kwok v$v: building"
-  GOBIN=$bin with_heartbeat kwok go install -trimpath -ldflags "-s -w" "sigs.k8s.io/kwok/cmd/kwok@v$v"
-  mark kwok "$v"
-  say "kwok v$v: done"
+  if have kwok "$v"; then
+    say "kwok v$v: cached"
+  else
+    say "kwok v$v: building"
+    GOBIN=$bin with_heartbeat kwok go install -trimpath -ldflags "-s -w" "sigs.k8s.io/kwok/cmd/kwok@v$v"
+    mark kwok "$v"
+    say "kwok v$v: done"
+  fi
+  copy_kwok_stages "$v"
+}
+
+# The kwok controller refuses to start without Stage definitions. kwok ships its standard ones
+# (what kwokctl installs) in its module; copy them next to the binaries for the launcher
+# (operator/aigis/devcluster) instead of committing another project's files.
+copy_kwok_stages() {
+  local v=$1 dest=$cache/kwok/stages
+  if [ "$(cat "$dest/.version" 2>/dev/null)" = "$v" ]; then return; fi
+  local module
+  # Outside any module, so the download never edits a go.mod; the module is already in the
+  # module cache after `go install`.
+  module=$(cd "$work" && GOFLAGS= go mod download -json "sigs.k8s.io/kwok@v$v" \
+    | python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')
+  local src=$module/kustomize/stage
+  rm -rf "$dest"; mkdir -p "$dest"
+  cp "$src/node/fast/node-initialize.yaml" \
+     "$src/node/heartbeat-with-lease/node-heartbeat-with-lease.yaml" \
+     "$src/pod/fast/pod-ready.yaml" "$src/pod/fast/pod-complete.yaml" "$src/pod/fast/pod-delete.yaml" \
+     "$dest/"
+  chmod u+w "$dest"/*.yaml  # the module cache is read-only; keep the copies removable
+  echo "$v" > "$dest/.version"
+  say "kwok v$v: stages copied to $dest"
 }
 
 build_helm() {

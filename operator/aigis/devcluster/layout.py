@@ -35,7 +35,9 @@ NODE_NAME = "kwok-node-0"
 def cache_root() -> Path:
     """The aigis cache directory shared with ``hack/build-control-plane.sh``."""
     configured = os.environ.get("AIGIS_CACHE")
-    return Path(configured).expanduser() if configured else Path.home() / ".cache" / "aigis"
+    root = Path(configured).expanduser() if configured else Path.home() / ".cache" / "aigis"
+    # Absolute, because pid checks compare the recorded executable path with /proc/<pid>/cmdline.
+    return root.absolute()
 
 
 @dataclass(frozen=True)
