@@ -22,7 +22,7 @@ run: sync ## Start the local control plane and the operator, apply a sample AIWo
 	@hack/run-local.sh
 
 .PHONY: test
-test: sync lint ## Lint, unit tests, and integration tests against the local control plane.
+test: sync lint control-plane ## Lint, unit tests, and integration tests against the local control plane.
 	@hack/pytest.sh tests
 
 .PHONY: unit
@@ -30,7 +30,7 @@ unit: sync ## Unit tests only (no cluster needed).
 	@hack/pytest.sh tests/unit
 
 .PHONY: integration
-integration: sync ## Integration tests only (starts the local control plane if needed).
+integration: sync control-plane ## Integration tests only (starts the local control plane if needed).
 	@hack/pytest.sh tests/integration
 
 .PHONY: lint
@@ -49,7 +49,7 @@ crds: sync ## Regenerate crds/ from the pydantic models.
 	@$(UV) run --frozen aigis crds --output-dir crds
 
 .PHONY: control-plane
-control-plane: ## Build (or find cached) etcd, Kubernetes, kwok and helm binaries.
+control-plane: ## Build (or find cached) etcd, Kubernetes, kwok and helm binaries, showing progress.
 	@hack/build-control-plane.sh
 
 .PHONY: cluster-up
