@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 
 from aigis.api.aiworkload import AIWorkload
+from aigis.api.clusterpolicy import AIClusterPolicy
 from aigis.api.common import KubernetesObject
 
 HEADER = (
@@ -46,6 +47,15 @@ CRD_SOURCES: tuple[CrdSource, ...] = (
             {"name": "Ready", "type": "string", "jsonPath": f"{READY}.status"},
             {"name": "Reason", "type": "string", "jsonPath": f"{READY}.reason"},
             {"name": "Owner", "type": "string", "jsonPath": ".spec.owner", "priority": 1},
+            {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+        ),
+    ),
+    CrdSource(
+        AIClusterPolicy,
+        printer_columns=(
+            {"name": "Enforcement", "type": "string", "jsonPath": ".spec.enforcement"},
+            {"name": "Shadow-AI", "type": "string", "jsonPath": ".spec.shadowAI"},
+            {"name": "Ready", "type": "string", "jsonPath": f"{READY}.status"},
             {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
         ),
     ),

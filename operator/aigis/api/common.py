@@ -9,7 +9,7 @@ The API is the bottom layer: nothing here may import the operator, the webhook o
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar, Generic, Literal, Self, TypeVar
 
@@ -145,6 +145,28 @@ class LabelSelector(ApiModel):
     def is_empty(self) -> bool:
         """An empty selector matches everything."""
         return not self.match_labels and not self.match_expressions
+
+    def matches(self, labels: Mapping[str, str]) -> bool:
+        """Whether an object with these labels is selected, with Kubernetes' semantics."""
+        for key, value in (self.match_labels or {}).items():
+            if labels.get(key) != value:
+                return False
+        for requirement in self.match_expressions or ():
+            present = requirement.key in labels
+            values = requirement.values or ()
+            if requirement.operator == "In" and labels.get(requirement.key) not in values:
+                return False
+            if requirement.operator == "NotIn" and present and labels[requirement.key] in values:
+                return False
+            if requirement.operator == "Exists" and not present:
+                return False
+            if requirement.operator == "DoesNotExist" and present:
+                return False
+        return True
+
+    def to_kubernetes(self) -> dict[str, Any]:
+        """The selector as the Kubernetes API writes it (camelCase, no empty fields)."""
+        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
 
 
 class PodSelector(LabelSelector):

@@ -28,6 +28,7 @@ from aigis.api.aiworkload import (
     EgressRule,
     ServiceTarget,
 )
+from aigis.api.clusterpolicy import AIClusterPolicySpec
 from aigis.api.common import LabelSelector
 from aigis.api.errors import FieldError
 from aigis.api.regions import DATA_REGIONS
@@ -101,6 +102,30 @@ def parse_aiworkload(manifest: Mapping[str, Any]) -> tuple[AIWorkload | None, li
     if model is None:
         return None, errors
     return model, list(check_aiworkload_spec(model.spec))
+
+
+def parse_cluster_policy_spec(
+    spec: Mapping[str, Any],
+) -> tuple[AIClusterPolicySpec | None, list[FieldError]]:
+    """Validate an AIClusterPolicy spec the way `parse_aiworkload_spec` does a workload's."""
+    model, errors = _validate(AIClusterPolicySpec, spec, "spec")
+    if model is None:
+        return None, errors
+    return model, list(check_cluster_policy_spec(model))
+
+
+def check_cluster_policy_spec(spec: AIClusterPolicySpec) -> Iterator[FieldError]:
+    """The semantic checks on a schema-valid AIClusterPolicy spec, paths rooted at `spec`."""
+    if spec.namespace_selector is not None:
+        yield from _selector_errors(spec.namespace_selector, "spec.namespaceSelector")
+    for i, region in enumerate(spec.allowed_regions):
+        problem = region_problem(region)
+        if problem:
+            yield FieldError(f"spec.allowedRegions[{i}]", problem)
+    for i, host in enumerate(spec.allowed_hosts):
+        problem = check_host(host)
+        if problem:
+            yield FieldError(f"spec.allowedHosts[{i}]", problem)
 
 
 def check_aiworkload_spec(spec: AIWorkloadSpec) -> Iterator[FieldError]:

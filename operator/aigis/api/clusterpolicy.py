@@ -1,0 +1,98 @@
+"""The AIClusterPolicy resource: the organisation's bounds for every AIWorkload.
+
+Cluster-scoped and written by the platform or security team. Several policies may exist; each
+applies to the namespaces its `namespaceSelector` picks, and where several apply **the strictest
+wins**: a workload must satisfy every applicable policy (so allow-lists intersect), `Enforce`
+beats `Audit`, `Deny` beats `Allow`, and the strictest shadow-AI mode wins. The combination is
+computed in `aigis.egress.compliance`, not here.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field
+
+from aigis.api.aiworkload import Provider
+from aigis.api.common import (
+    MAX_NAME,
+    ApiModel,
+    Condition,
+    KubernetesObject,
+    LabelSelector,
+    ResourceKind,
+)
+
+AICLUSTERPOLICY = ResourceKind(
+    kind="AIClusterPolicy", plural="aiclusterpolicies", short_names=("aicp",), namespaced=False
+)
+
+PolicyEnforcement = Literal["Enforce", "Audit"]
+RegionAnswer = Literal["Allow", "Deny"]
+ShadowAIMode = Literal["Off", "Audit", "Enforce"]
+
+# Namespaces no policy governs, whatever its selector says: governing them could stop the
+# cluster itself (the mission's first non-negotiable). aigis's own namespace is added at run time.
+UNGOVERNABLE_NAMESPACES = frozenset({"kube-system", "kube-public", "kube-node-lease"})
+
+
+class AIClusterPolicySpec(ApiModel):
+    """Bounds every AIWorkload in the governed namespaces must stay within."""
+
+    namespace_selector: LabelSelector | None = None
+    """Namespaces this policy governs; every namespace when omitted. kube-system, kube-public,
+    kube-node-lease and aigis's own namespace are never governed."""
+    enforcement: PolicyEnforcement = "Audit"
+    """Enforce makes every AIWorkload in the governed namespaces enforce, whatever it declares;
+    Audit leaves each workload's own `enforcement` in force."""
+    allowed_regions: list[Annotated[str, Field(max_length=32)]] = Field(
+        default_factory=list, max_length=16, json_schema_extra={"x-kubernetes-list-type": "set"}
+    )
+    """Jurisdictions data may go to; any when empty. A workload's dataRegions and every egress
+    destination with a known region must be among them."""
+    unknown_regions: RegionAnswer = "Deny"
+    """Whether egress to a destination whose region aigis cannot tell (not in its endpoint
+    catalogue and no `region:` on the entry) is allowed."""
+    allowed_providers: list[Provider] = Field(
+        default_factory=list, max_length=16, json_schema_extra={"x-kubernetes-list-type": "set"}
+    )
+    """Model providers workloads may declare; any when empty."""
+    allowed_hosts: list[Annotated[str, Field(max_length=MAX_NAME)]] = Field(
+        default_factory=list, max_length=128, json_schema_extra={"x-kubernetes-list-type": "set"}
+    )
+    """Egress hosts workloads may declare, exact or `*.`-wildcard; any when empty. A workload's
+    wildcard host must be covered by one of these too."""
+    shadow_ai: ShadowAIMode = Field("Audit", alias="shadowAI")
+    """What admission does with a pod that looks like AI but no AIWorkload covers: Off ignores
+    it, Audit allows it with a warning and records it, Enforce refuses it."""
+
+
+class AIClusterPolicyStatus(ApiModel):
+    """What the operator found in the policy. Written by aigis only."""
+
+    observed_generation: int | None = Field(None, ge=0)
+    """The metadata.generation last reconciled."""
+    conditions: list[Condition] = Field(
+        default_factory=list,
+        max_length=8,
+        json_schema_extra={
+            "x-kubernetes-list-type": "map",
+            "x-kubernetes-list-map-keys": ["type"],
+        },
+    )
+    """Ready and Invalid."""
+
+
+class AIClusterPolicy(KubernetesObject):
+    """The organisation's bounds for AI workloads: regions, providers, hosts, shadow AI."""
+
+    resource = AICLUSTERPOLICY
+
+    api_version: Literal["aigis.dev/v1alpha1"] = "aigis.dev/v1alpha1"
+    """The API version."""
+    kind: Literal["AIClusterPolicy"] = "AIClusterPolicy"
+    """The resource kind."""
+    spec: AIClusterPolicySpec = Field(default_factory=AIClusterPolicySpec)
+    """The bounds."""
+    status: AIClusterPolicyStatus | None = None
+    """Written by aigis."""
