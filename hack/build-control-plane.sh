@@ -46,7 +46,7 @@ build_kubernetes() {
     have "$b" "$v" || all_present=0
   done
   if [ "$all_present" = 1 ]; then say "kubernetes v$v: cached"; return; fi
-  say "kubernetes v$v: building kube-apiserver, kube-controller-manager, kube-scheduler, kubectl (cold: 15-30 min on 2 cores)"
+  say "kubernetes v$v: building kube-apiserver, kube-controller-manager, kube-scheduler, kubectl (cold: about 4 min on 2 cores)"
   local dir=$work/kubernetes-$v
   rm -rf "$dir"; mkdir -p "$dir"; cd "$dir"
   go mod init local.invalid/aigis-kubernetes >/dev/null 2>&1

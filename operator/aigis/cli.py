@@ -13,7 +13,24 @@ import click
 import yaml
 
 from aigis import __version__
-from aigis.settings import ALL_INTERFACES, LOG_FORMATS, LOG_LEVELS, OperatorSettings
+from aigis.settings import (
+    ALL_INTERFACES,
+    LOG_FORMATS,
+    LOG_LEVELS,
+    NETWORK_POLICY_MODES,
+    OperatorSettings,
+)
+
+
+def parse_labels(text: str) -> tuple[tuple[str, str], ...]:
+    """`a=b,c=d` as pairs; a term without `=` is refused with the flag's name."""
+    pairs = []
+    for term in filter(None, (t.strip() for t in text.split(","))):
+        key, sep, value = term.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f'"{term}" is not key=value', param_hint="--dns-labels")
+        pairs.append((key.strip(), value.strip()))
+    return tuple(pairs)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -82,6 +99,49 @@ def main() -> None:
     envvar="AIGIS_PEERING",
     help="kopf peering object for several replicas; default: standalone (one replica).",
 )
+@click.option(
+    "--aigis-namespace",
+    default=None,
+    envvar=["AIGIS_NAMESPACE", "POD_NAMESPACE"],
+    help="The namespace aigis runs in; no AIClusterPolicy ever governs it.",
+)
+@click.option(
+    "--network-policy-mode",
+    default="Auto",
+    envvar="AIGIS_NETWORK_POLICY_MODE",
+    show_default=True,
+    type=click.Choice(NETWORK_POLICY_MODES),
+    help="Auto: NetworkPolicies, plus CiliumNetworkPolicies (toFQDNs) where Cilium is installed.",
+)
+@click.option(
+    "--refresh-seconds",
+    default=60.0,
+    type=float,
+    envvar="AIGIS_REFRESH_SECONDS",
+    show_default=True,
+    help="How often every workload is reconciled again (DNS refresh, drift safety net).",
+)
+@click.option(
+    "--static-hosts",
+    default=None,
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="AIGIS_STATIC_HOSTS",
+    help="Resolve declared hosts from this YAML file (host: [addresses]) instead of DNS.",
+)
+@click.option(
+    "--dns-namespace",
+    default="kube-system",
+    envvar="AIGIS_DNS_NAMESPACE",
+    show_default=True,
+    help="Namespace of the cluster DNS pods that every egress policy allows.",
+)
+@click.option(
+    "--dns-labels",
+    default="k8s-app=kube-dns",
+    envvar="AIGIS_DNS_LABELS",
+    show_default=True,
+    help="Labels of the cluster DNS pods, as key=value[,key=value].",
+)
 def operator(
     namespaces: tuple[str, ...],
     metrics_address: str,
@@ -91,6 +151,12 @@ def operator(
     log_level: str,
     log_format: str,
     peering: str | None,
+    aigis_namespace: str | None,
+    network_policy_mode: str,
+    refresh_seconds: float,
+    static_hosts: Path | None,
+    dns_namespace: str,
+    dns_labels: str,
 ) -> None:
     """Run the operator against the cluster of the current kubeconfig (or in-cluster config)."""
     settings = OperatorSettings(
@@ -102,6 +168,12 @@ def operator(
         log_level=log_level.upper(),
         log_format=log_format,
         peering=peering,
+        aigis_namespace=aigis_namespace,
+        network_policy_mode=network_policy_mode,
+        refresh_seconds=refresh_seconds,
+        static_hosts=static_hosts,
+        dns_namespace=dns_namespace,
+        dns_labels=parse_labels(dns_labels),
     )
     if problems := settings.problems():
         raise click.UsageError("\n".join(str(p) for p in problems))

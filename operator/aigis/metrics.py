@@ -21,6 +21,20 @@ RECONCILE_SECONDS = Histogram(
 )
 WORKLOADS = Gauge(
     "aigis_aiworkloads",
-    "AIWorkloads this operator has seen, by state (ready, invalid).",
+    "AIWorkloads this operator has seen, by state (compliant, noncompliant, invalid).",
     ["state"],
+)
+MANAGED_POLICIES = Gauge(
+    "aigis_managed_network_policies",
+    "Egress policies this operator keeps in force, by kind.",
+    ["kind"],
+)
+DRIFT_REPAIRS = Counter(
+    "aigis_drift_repairs_total",
+    "Generated policies put back after someone changed or deleted them, by kind.",
+    ["kind"],
+)
+RESOLVE_FAILURES = Counter(
+    "aigis_dns_resolve_failures_total",
+    "Failed look-ups of declared egress hosts (the last good addresses stay in force).",
 )

@@ -8,12 +8,14 @@ environment, so every component can be tested with plain values.
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
 from aigis.api.errors import FieldError
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 LOG_FORMATS = ("plain", "json")
+NETWORK_POLICY_MODES = ("Auto", "NetworkPolicy", "Cilium", "Both")
 # A pod's listeners must be reachable on its IP by Prometheus and the kubelet.
 ALL_INTERFACES = "0.0.0.0"  # noqa: S104
 
@@ -35,6 +37,18 @@ class OperatorSettings:
     log_level: str = "INFO"
     log_format: str = "plain"
     peering: str | None = None
+    aigis_namespace: str | None = None
+    """The namespace aigis runs in; never governed by any AIClusterPolicy."""
+    network_policy_mode: str = "Auto"
+    """Which egress policies to write: Auto writes NetworkPolicies, plus CiliumNetworkPolicies
+    where Cilium's CRDs are installed; NetworkPolicy or Cilium writes only that kind; Both both."""
+    refresh_seconds: float = 60.0
+    """How often each workload is reconciled again: DNS refresh and a safety net for drift."""
+    static_hosts: Path | None = None
+    """Resolve declared hosts from this YAML file instead of DNS (air-gapped clusters, tests)."""
+    dns_namespace: str = "kube-system"
+    dns_labels: tuple[tuple[str, str], ...] = field(default=(("k8s-app", "kube-dns"),))
+    """The cluster DNS pods every egress policy must allow."""
 
     def problems(self) -> list[FieldError]:
         """Everything wrong with these settings, each naming the flag and the fix."""
@@ -70,6 +84,23 @@ class OperatorSettings:
                 FieldError(
                     "--log-level", f'"{self.log_level}" is not one of {", ".join(LOG_LEVELS)}'
                 )
+            )
+        if self.network_policy_mode not in NETWORK_POLICY_MODES:
+            found.append(
+                FieldError(
+                    "--network-policy-mode",
+                    f'"{self.network_policy_mode}" is not one of {", ".join(NETWORK_POLICY_MODES)}',
+                )
+            )
+        if not 1 <= self.refresh_seconds <= 86400:
+            found.append(FieldError("--refresh-seconds", "must be between 1 and 86400 seconds"))
+        if self.static_hosts is not None and not self.static_hosts.is_file():
+            found.append(
+                FieldError("--static-hosts", f"{self.static_hosts} is not a readable file")
+            )
+        if not self.dns_labels:
+            found.append(
+                FieldError("--dns-labels", "needs at least one label, e.g. k8s-app=kube-dns")
             )
         if self.log_format not in LOG_FORMATS:
             found.append(

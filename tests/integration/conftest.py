@@ -150,3 +150,114 @@ def namespace(cluster: Cluster) -> Iterator[str]:
         yield name
     finally:
         cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)
+
+
+REPO = _HERE.parents[1]
+
+
+def free_port() -> int:
+    """A free TCP port on loopback (the operator's listeners in tests bind 127.0.0.1 only)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class RunningOperator:
+    """An `aigis operator` process started by a test, with its log and metrics endpoint."""
+
+    def __init__(self, process: subprocess.Popen[bytes], log: Path, metrics_port: int) -> None:
+        self.process = process
+        self.log = log
+        self.metrics_port = metrics_port
+
+    def metrics(self) -> str:
+        import urllib.request
+
+        url = f"http://127.0.0.1:{self.metrics_port}/metrics"
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return str(response.read().decode())
+
+    def metrics_or_none(self) -> str | None:
+        assert self.process.poll() is None, self.log.read_text()[-4000:]
+        try:
+            return self.metrics()
+        except OSError:
+            return None
+
+    def stop(self) -> str:
+        """Stop the process; return its log."""
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        return self.log.read_text()
+
+
+@pytest.fixture(scope="session")
+def crds_installed(cluster: Cluster) -> None:
+    """The CRDs from crds/, applied the way a user would, and Established."""
+    crds = str(REPO / "crds")
+    cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", crds)
+    cluster.kubectl("wait", "--for=condition=Established", "--timeout=60s", "-f", crds)
+
+
+@pytest.fixture(scope="session")
+def static_hosts(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The operator's name resolution in tests: a static file, never real DNS.
+
+    The addresses come from the documentation ranges (RFC 5737/3849): they are written into
+    NetworkPolicies and never dialled.
+    """
+    path = tmp_path_factory.mktemp("dns") / "hosts.yaml"
+    path.write_text(
+        "api.openai.com: [192.0.2.10, 192.0.2.11]\n"
+        "eu.api.openai.com: [192.0.2.20]\n"
+        "api.anthropic.com: [192.0.2.30]\n"
+        "bedrock-runtime.eu-west-1.amazonaws.com: [192.0.2.40]\n"
+        "search.internal.example: [198.51.100.7]\n"
+    )
+    return path
+
+
+@pytest.fixture(scope="module")
+def start_operator(
+    cluster: Cluster,
+    crds_installed: None,
+    static_hosts: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Callable[..., RunningOperator]]:
+    """Start `aigis operator` (one per module) against the dev cluster with extra flags.
+
+    Stopped at the end of the module; its log must hold no traceback.
+    """
+    import os
+    import sys
+
+    started: list[RunningOperator] = []
+
+    def start(*extra: str) -> RunningOperator:
+        log = tmp_path_factory.mktemp("operator") / "operator.log"
+        metrics_port = free_port()
+        argv = [
+            sys.executable, "-m", "aigis", "operator",
+            "--metrics-address", "127.0.0.1", "--metrics-port", str(metrics_port),
+            "--health-address", "127.0.0.1", "--health-port", str(free_port()),
+            "--static-hosts", str(static_hosts), "--refresh-seconds", "2",
+            *extra,
+        ]  # fmt: skip
+        env = {**os.environ, "KUBECONFIG": cluster.kubeconfig}
+        with log.open("w") as out:
+            process = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT)
+        running = RunningOperator(process, log, metrics_port)
+        started.append(running)
+        cluster.wait_for("the operator's metrics endpoint", running.metrics_or_none)
+        return running
+
+    yield start
+    for running in started:
+        text = running.stop()
+        assert "Traceback" not in text, text[-6000:]

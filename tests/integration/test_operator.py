@@ -3,20 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 import yaml
-
-REPO = Path(__file__).resolve().parents[2]
+from tests.integration.conftest import RunningOperator
 
 VALID = {
     "selector": {"matchLabels": {"app": "support-bot"}},
@@ -24,14 +17,8 @@ VALID = {
     "purpose": "Answers customer questions about orders",
     "dataRegions": ["eu"],
     "models": [{"provider": "openai", "name": "gpt-4o-mini"}],
-    "egress": [{"host": "api.openai.com", "ports": [{"port": 443}]}],
+    "egress": [{"host": "eu.api.openai.com", "ports": [{"port": 443}]}],
 }
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def manifest(name: str, spec: dict[str, Any]) -> str:
@@ -45,6 +32,11 @@ def manifest(name: str, spec: dict[str, Any]) -> str:
     )
 
 
+@pytest.fixture(scope="module")
+def operator(start_operator: Callable[..., RunningOperator]) -> RunningOperator:
+    return start_operator()
+
+
 def wait_for(what: str, probe: Callable[[], Any], timeout: float = 60.0) -> Any:
     """Poll until `probe` returns something truthy; fail with `what` and the last value."""
     deadline = time.monotonic() + timeout
@@ -55,79 +47,6 @@ def wait_for(what: str, probe: Callable[[], Any], timeout: float = 60.0) -> Any:
             return last
         time.sleep(0.25)
     pytest.fail(f"timed out waiting for {what}; last seen: {last!r}")
-
-
-class RunningOperator:
-    def __init__(self, process: subprocess.Popen[str], log: Path, metrics_port: int) -> None:
-        self.process = process
-        self.log = log
-        self.metrics_port = metrics_port
-
-    def metrics(self) -> str:
-        url = f"http://127.0.0.1:{self.metrics_port}/metrics"
-        with urllib.request.urlopen(url, timeout=5) as response:
-            return response.read().decode()
-
-
-@pytest.fixture(scope="module")
-def crds_installed(cluster: Any) -> None:
-    cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(REPO / "crds"))
-    cluster.kubectl(
-        "wait", "--for=condition=Established", "--timeout=60s", "-f", str(REPO / "crds")
-    )
-
-
-@pytest.fixture(scope="module")
-def operator(
-    cluster: Any,
-    crds_installed: None,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[RunningOperator]:
-    log = tmp_path_factory.mktemp("operator") / "operator.log"
-    metrics_port = free_port()
-    env = {**os.environ, "KUBECONFIG": cluster.kubeconfig}
-    with log.open("w") as out:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "aigis",
-                "operator",
-                "--metrics-address",
-                "127.0.0.1",
-                "--metrics-port",
-                str(metrics_port),
-                "--health-address",
-                "127.0.0.1",
-                "--health-port",
-                str(free_port()),
-            ],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-    running = RunningOperator(process, log, metrics_port)
-    try:
-        wait_for("the operator's metrics endpoint", lambda: _metrics_or_none(running))
-        yield running
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-    # Anything above WARNING that is not about bad input would be a crash we want to see.
-    assert "Traceback" not in log.read_text(), log.read_text()[-4000:]
-
-
-def _metrics_or_none(running: RunningOperator) -> str | None:
-    assert running.process.poll() is None, running.log.read_text()[-4000:]
-    try:
-        return running.metrics()
-    except OSError:
-        return None
 
 
 def get_aiw(cluster: Any, namespace: str, name: str) -> dict[str, Any]:

@@ -1,110 +1,284 @@
 """kopf handlers: the shell around the pure reconcile decisions.
 
-Importing this module registers the handlers with kopf's default registry. Each handler reads
-the object kopf hands it, calls a pure function from `aigis.api` or `aigis.controller.status`,
-and writes the outcome through kopf's `patch`. A handler must never raise on bad user input:
+`register_handlers(settings)` registers everything with kopf's default registry. Each handler
+reads the objects kopf hands it, calls pure functions (`aigis.api.validation`,
+`aigis.egress.*`, `aigis.controller.status`) and writes the outcome: status through kopf's
+`patch`, policies through `aigis.controller.egress`. A handler never raises on bad user input:
 bad input becomes a status condition, and only API failures are left to kopf's retries.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
 import kopf
 
 from aigis import metrics
-from aigis.api.validation import parse_aiworkload_spec
-from aigis.controller.status import INVALID, build_aiworkload_status
+from aigis.api.validation import parse_aiworkload_spec, parse_cluster_policy_spec
+from aigis.controller.egress import EgressEnforcer
+from aigis.controller.kube import KubeClient
+from aigis.controller.status import (
+    COMPLIANT,
+    INVALID,
+    build_aiworkload_status,
+    build_cluster_policy_status,
+)
+from aigis.egress.compliance import NamedPolicy, evaluate_compliance, governing_policies
+from aigis.egress.networkpolicy import MANAGED_BY, MANAGED_BY_LABEL, WorkloadRef
+from aigis.settings import OperatorSettings
 
 GROUP = "aigis.dev"
 VERSION = "v1alpha1"
 AIWORKLOADS = "aiworkloads"
+AICLUSTERPOLICIES = "aiclusterpolicies"
+POLICY_REVISION_ANNOTATION = f"{GROUP}/cluster-policy-revision"
 
-# Per-object validity, so the workload gauge counts each object once however often it reconciles.
-_validity_by_uid: dict[str, bool] = {}
+log = logging.getLogger(__name__)
 
 
-@kopf.on.startup()
-def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
-    """Keep kopf's bookkeeping under our own domain and out of `status`."""
-    settings.persistence.finalizer = f"{GROUP}/finalizer"
-    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
-    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-        prefix=GROUP, key="last-handled-configuration"
+def _condition_status(status: Mapping[str, Any], kind: str) -> str | None:
+    for c in status.get("conditions") or []:
+        if isinstance(c, Mapping) and c.get("type") == kind:
+            value = c.get("status")
+            return value if isinstance(value, str) else None
+    return None
+
+
+class WorkloadStates:
+    """Per-object state for the workload gauge, so each object counts once."""
+
+    def __init__(self) -> None:
+        self._by_uid: dict[str, str] = {}
+
+    def set(self, uid: str, state: str) -> None:
+        self._by_uid[uid] = state
+        self._publish()
+
+    def forget(self, uid: str) -> None:
+        if self._by_uid.pop(uid, None) is not None:
+            self._publish()
+
+    def _publish(self) -> None:
+        for state in ("compliant", "noncompliant", "invalid"):
+            count = sum(1 for s in self._by_uid.values() if s == state)
+            metrics.WORKLOADS.labels(state=state).set(count)
+
+
+def _named_policies(index: kopf.Index[str, Any]) -> list[NamedPolicy]:
+    """Valid AIClusterPolicies from the index; invalid ones report themselves in their status."""
+    found = []
+    for name in index:
+        for spec in index[name]:
+            model, errors = parse_cluster_policy_spec(spec)
+            if model is not None and not errors:
+                found.append(NamedPolicy(name, model))
+    return found
+
+
+def _namespace_labels(index: kopf.Index[str, Any], namespace: str) -> dict[str, str]:
+    for labels in index.get(namespace, ()):
+        return dict(labels)
+    return {}
+
+
+def register_handlers(settings: OperatorSettings) -> None:
+    """Register every handler; `settings` fixes intervals and what the enforcer does."""
+
+    @kopf.on.startup(id="configure")
+    async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+        """Keep kopf's bookkeeping under our own domain and out of `status`."""
+        settings.persistence.finalizer = f"{GROUP}/finalizer"
+        settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
+        settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+            prefix=GROUP, key="last-handled-configuration"
+        )
+        # Handler outcomes are in status and metrics; events are for compliance changes.
+        settings.posting.level = logging.WARNING
+        # Reconciles call the API server from threads; enough of them for bursts of creations.
+        asyncio.get_running_loop().set_default_executor(
+            ThreadPoolExecutor(max_workers=32, thread_name_prefix="aigis-api")
+        )
+        kube = await asyncio.to_thread(KubeClient.from_environment)
+        memo.enforcer = EgressEnforcer(kube, operator_settings, clock=time.monotonic)
+        memo.states = WorkloadStates()
+
+    operator_settings = settings
+
+    @kopf.on.cleanup(id="close")
+    async def close(memo: kopf.Memo, **_: Any) -> None:
+        enforcer: EgressEnforcer | None = getattr(memo, "enforcer", None)
+        if enforcer is not None:
+            enforcer.kube.close()
+
+    @kopf.index(GROUP, VERSION, AICLUSTERPOLICIES, id="cluster_policies")
+    def cluster_policies(name: str, spec: kopf.Spec, **_: Any) -> dict[str, dict[str, Any]]:
+        return {name: dict(spec)}
+
+    @kopf.index("", "v1", "namespaces", id="namespace_labels")
+    def namespace_labels(name: str, labels: kopf.Labels, **_: Any) -> dict[str, dict[str, str]]:
+        return {name: dict(labels)}
+
+    async def reconcile_aiworkload(
+        body: kopf.Body,
+        spec: kopf.Spec,
+        status: kopf.Status,
+        meta: kopf.Meta,
+        patch: kopf.Patch,
+        memo: kopf.Memo,
+        cluster_policies: kopf.Index[str, Any],
+        namespace_labels: kopf.Index[str, Any],
+        force: bool = False,
+        **_: Any,
+    ) -> None:
+        """Validate, check compliance, enforce egress, and write status."""
+        started = time.perf_counter()
+        result = "error"
+        enforcer: EgressEnforcer = memo.enforcer
+        namespace, name = meta["namespace"], meta["name"]
+        try:
+            model, errors = parse_aiworkload_spec(dict(spec))
+            compliance = egress = pods = None
+            if model is not None and not errors:
+                policies = governing_policies(
+                    _named_policies(cluster_policies),
+                    namespace,
+                    _namespace_labels(namespace_labels, namespace),
+                    aigis_namespace=operator_settings.aigis_namespace,
+                )
+                compliance = evaluate_compliance(model, policies)
+                ref = WorkloadRef(name=name, namespace=namespace, uid=meta["uid"])
+                egress = await enforcer.enforce(ref, model, compliance, force=force)
+                pods = await asyncio.to_thread(enforcer.kube.count_pods, namespace, model.selector)
+            new_status = build_aiworkload_status(
+                generation=meta.get("generation"),
+                errors=errors,
+                previous_status=dict(status),
+                now=datetime.now(UTC),
+                compliance=compliance,
+                egress=egress,
+                pods_matched=pods,
+            )
+            patch.status.update(new_status)
+            _announce(body, status, errors, new_status)
+            if errors:
+                result, state = "invalid", "invalid"
+            else:
+                assert compliance is not None
+                result = "ready"
+                state = "compliant" if compliance.compliant else "noncompliant"
+            memo.states.set(meta["uid"], state)
+            if egress is not None and not egress.in_force:
+                raise kopf.TemporaryError(egress.message, delay=10)
+        finally:
+            metrics.RECONCILES.labels(resource=AIWORKLOADS, result=result).inc()
+            metrics.RECONCILE_SECONDS.labels(resource=AIWORKLOADS).observe(
+                time.perf_counter() - started
+            )
+
+    for register in (kopf.on.resume, kopf.on.create, kopf.on.update):
+        # kopf passes indices as extra keyword arguments, which its handler protocol omits.
+        register(GROUP, VERSION, AIWORKLOADS, id="reconcile")(reconcile_aiworkload)  # type: ignore[arg-type]
+
+    @kopf.timer(
+        GROUP,
+        VERSION,
+        AIWORKLOADS,
+        id="refresh",
+        interval=settings.refresh_seconds,
+        initial_delay=settings.refresh_seconds,
     )
-    # Handler outcomes are already in status and metrics; events are for compliance changes.
-    settings.posting.level = 30  # logging.WARNING
+    async def refresh_aiworkload(**kwargs: Any) -> None:
+        """Reconcile again on a timer: new DNS answers, and policies re-applied even if unchanged
+        (a policy someone relabelled drops out of the drift watch; this puts it back)."""
+        await reconcile_aiworkload(**kwargs, force=True)
 
+    @kopf.on.event(GROUP, VERSION, AIWORKLOADS, id="forget_deleted")
+    def forget_deleted_aiworkload(
+        event: kopf.RawEvent, meta: kopf.Meta, memo: kopf.Memo, **_: Any
+    ) -> None:
+        """Drop a deleted workload from the gauges and the enforcer's memory.
 
-def _was_invalid(status: Mapping[str, Any]) -> bool:
-    return any(
-        c.get("type") == INVALID and c.get("status") == "True"
-        for c in status.get("conditions") or []
-        if isinstance(c, Mapping)
+        A raw event handler rather than `on.delete`, which would add a finalizer: the generated
+        policies go with the workload through owner references, so deletion need not wait.
+        """
+        if event.get("type") == "DELETED":
+            memo.states.forget(meta.get("uid") or "")
+            memo.enforcer.forget(meta.get("namespace") or "", meta.get("name") or "")
+
+    async def repair_drift(
+        event: kopf.RawEvent, body: kopf.Body, memo: kopf.Memo, logger: kopf.Logger, **_: Any
+    ) -> None:
+        """Put a generated policy back when someone edits or deletes it."""
+        repaired = await memo.enforcer.repair(str(event.get("type")), dict(body))
+        if repaired:
+            logger.warning(
+                "%s %s was changed or deleted; restored it", body["kind"], body["metadata"]["name"]
+            )
+
+    managed = {MANAGED_BY_LABEL: MANAGED_BY}
+    kopf.on.event("networking.k8s.io", "v1", "networkpolicies", labels=managed, id="repair_drift")(
+        repair_drift
+    )
+    kopf.on.event("cilium.io", "v2", "ciliumnetworkpolicies", labels=managed, id="repair_drift")(
+        repair_drift
     )
 
+    @kopf.on.resume(GROUP, VERSION, AICLUSTERPOLICIES, id="validate")
+    @kopf.on.create(GROUP, VERSION, AICLUSTERPOLICIES, id="validate")
+    @kopf.on.update(GROUP, VERSION, AICLUSTERPOLICIES, id="validate")
+    def validate_cluster_policy(
+        spec: kopf.Spec, status: kopf.Status, meta: kopf.Meta, patch: kopf.Patch, **_: Any
+    ) -> None:
+        _policy, errors = parse_cluster_policy_spec(dict(spec))
+        patch.status.update(
+            build_cluster_policy_status(
+                generation=meta.get("generation"),
+                errors=errors,
+                previous_status=dict(status),
+                now=datetime.now(UTC),
+            )
+        )
 
-def _update_workload_gauges() -> None:
-    metrics.WORKLOADS.labels(state="ready").set(sum(_validity_by_uid.values()))
-    metrics.WORKLOADS.labels(state="invalid").set(
-        len(_validity_by_uid) - sum(_validity_by_uid.values())
-    )
+    @kopf.on.create(GROUP, VERSION, AICLUSTERPOLICIES, id="propagate")
+    @kopf.on.update(GROUP, VERSION, AICLUSTERPOLICIES, id="propagate")
+    async def propagate_cluster_policy(meta: kopf.Meta, memo: kopf.Memo, **_: Any) -> None:
+        """Re-reconcile every workload now, rather than at its next refresh."""
+        revision = f"{meta['name']}@{meta.get('resourceVersion')}"
+        await memo.enforcer.touch_workloads(POLICY_REVISION_ANNOTATION, revision)
+
+    @kopf.on.event(GROUP, VERSION, AICLUSTERPOLICIES, id="propagate_deletion")
+    async def propagate_cluster_policy_deletion(
+        event: kopf.RawEvent, meta: kopf.Meta, memo: kopf.Memo, **_: Any
+    ) -> None:
+        if event.get("type") == "DELETED":
+            revision = f"{meta.get('name')}@deleted-{meta.get('resourceVersion')}"
+            await memo.enforcer.touch_workloads(POLICY_REVISION_ANNOTATION, revision)
 
 
-@kopf.on.resume(GROUP, VERSION, AIWORKLOADS)
-@kopf.on.create(GROUP, VERSION, AIWORKLOADS)
-@kopf.on.update(GROUP, VERSION, AIWORKLOADS)
-def reconcile_aiworkload(
+def _announce(
     body: kopf.Body,
-    spec: kopf.Spec,
-    status: kopf.Status,
-    meta: kopf.Meta,
-    patch: kopf.Patch,
-    logger: kopf.Logger,
-    **_: Any,
+    previous: Mapping[str, Any],
+    errors: list[Any],
+    new_status: Mapping[str, Any],
 ) -> None:
-    """Validate the spec and write status: Ready, or Invalid with every field to fix."""
-    started = time.perf_counter()
-    result = "error"
-    try:
-        _parsed, errors = parse_aiworkload_spec(dict(spec))
-        new_status = build_aiworkload_status(
-            generation=meta.get("generation"),
-            errors=errors,
-            previous_status=dict(status),
-            now=datetime.now(UTC),
-        )
-        patch.status.update(new_status)
-        became_invalid = bool(errors) and not _was_invalid(status)
-        if became_invalid:
-            ready = new_status["conditions"][0]
-            kopf.warn(body, reason="InvalidSpec", message=ready["message"])
-            logger.warning("invalid spec: %s", ready["message"])
-        elif not errors and _was_invalid(status):
-            kopf.info(body, reason="Valid", message="the spec is valid again")
-        result = "invalid" if errors else "ready"
-        if uid := meta.get("uid"):
-            _validity_by_uid[uid] = not errors
-            _update_workload_gauges()
-    finally:
-        metrics.RECONCILES.labels(resource=AIWORKLOADS, result=result).inc()
-        metrics.RECONCILE_SECONDS.labels(resource=AIWORKLOADS).observe(
-            time.perf_counter() - started
-        )
-
-
-@kopf.on.event(GROUP, VERSION, AIWORKLOADS)
-def forget_deleted_aiworkload(event: kopf.RawEvent, meta: kopf.Meta, **_: Any) -> None:
-    """Drop a deleted workload from the gauges.
-
-    A raw event handler rather than `on.delete`, which would add a finalizer: nothing here must
-    outlive the object, so deletion should not wait for the operator.
-    """
-    if (
-        event.get("type") == "DELETED"
-        and _validity_by_uid.pop(meta.get("uid") or "", None) is not None
-    ):
-        _update_workload_gauges()
+    """Events for changes a person should notice: invalid specs and compliance flips."""
+    was_invalid = _condition_status(previous, INVALID) == "True"
+    if errors and not was_invalid:
+        kopf.warn(body, reason="InvalidSpec", message=new_status["conditions"][0]["message"])
+        return
+    if not errors and was_invalid:
+        kopf.info(body, reason="Valid", message="the spec is valid again")
+    before, after = _condition_status(previous, COMPLIANT), _condition_status(new_status, COMPLIANT)
+    if after == before or after is None:
+        return
+    compliant = next(c for c in new_status["conditions"] if c["type"] == COMPLIANT)
+    if after == "False":
+        kopf.warn(body, reason="NonCompliant", message=compliant["message"])
+    elif before == "False":
+        kopf.info(body, reason="Compliant", message=compliant["message"])

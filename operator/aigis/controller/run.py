@@ -20,9 +20,9 @@ def run_operator(settings: OperatorSettings) -> None:
         log_format=kopf.LogFormat.JSON if settings.log_format == "json" else kopf.LogFormat.FULL,
     )
     logging.getLogger().setLevel(settings.log_level.upper())
-    # Imported for its side effect: registering the handlers with kopf's default registry.
-    import aigis.controller.handlers  # noqa: F401
+    from aigis.controller.handlers import register_handlers
 
+    register_handlers(settings)
     if settings.metrics_port:
         start_http_server(settings.metrics_port, addr=settings.metrics_address)
     liveness = (

@@ -2,7 +2,8 @@
 
 The binaries are built from source by ``hack/build-control-plane.sh`` (there are no downloads).
 ``up`` calls it for whatever is missing or outdated, so ``make cluster-up`` works on a fresh
-machine; the script prints its own progress, which matters as a cold Kubernetes build takes ~20 min.
+machine; the script prints its own progress, which matters: a cold build of everything takes
+about 7 min on 2 cores.
 """
 
 from __future__ import annotations
@@ -72,7 +73,7 @@ def ensure_binaries(layout: Layout, progress: Callable[[str], None]) -> None:
             "run hack/build-control-plane.sh from the aigis checkout"
         )
     script = root / "hack" / "build-control-plane.sh"
-    slow = " (a cold Kubernetes build takes ~20-30 min)" if "kubernetes" in targets else ""
+    slow = " (a cold build takes about 7 min on 2 cores)" if "kubernetes" in targets else ""
     progress(f"preparing {', '.join(targets)} with {script.relative_to(root)}{slow}")
     env = {**os.environ, "AIGIS_CACHE": str(layout.cache)}
     result = subprocess.run([str(script), *targets], cwd=root, check=False, env=env)

@@ -1,0 +1,269 @@
+"""Putting a workload's egress policy in force, and keeping it there.
+
+The shell around `aigis.egress`: it resolves declared hosts (through the injectable resolver),
+looks up declared Services, renders the policies with the pure compiler, applies them with
+server-side apply, and remembers what it applied so that an edit or deletion by someone else is
+undone (drift repair). Owner references on every policy let the garbage collector remove them
+with their AIWorkload; aigis itself never has to.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from aigis import metrics
+from aigis.api.aiworkload import AIWorkloadSpec
+from aigis.controller.kube import KubeClient, KubeError
+from aigis.controller.status import APPLIED, AUDIT_MODE, EgressOutcome
+from aigis.egress.compliance import ComplianceReport
+from aigis.egress.networkpolicy import (
+    ClusterDns,
+    RenderedPolicy,
+    WorkloadRef,
+    policy_name,
+    render_cilium_network_policy,
+    render_network_policy,
+)
+from aigis.egress.resolver import AddressBook, Resolver, StaticResolver, SystemResolver
+from aigis.settings import OperatorSettings
+
+NETWORK_POLICY = "NetworkPolicy"
+CILIUM_POLICY = "CiliumNetworkPolicy"
+CILIUM_CRD = "ciliumnetworkpolicies.cilium.io"
+CILIUM_CHECK_SECONDS = 60.0
+API_VERSIONS = {NETWORK_POLICY: "networking.k8s.io/v1", CILIUM_POLICY: "cilium.io/v2"}
+
+
+@dataclass
+class _Applied:
+    desired: dict[str, Any]
+    """The manifest aigis applied."""
+    spec: Any
+    """The spec as the API server stored it (with its defaults), to compare events against."""
+
+
+def _key(manifest: Mapping[str, Any]) -> tuple[str, str, str]:
+    meta = manifest["metadata"]
+    return (manifest["kind"], meta["namespace"], meta["name"])
+
+
+def _stub(kind: str, namespace: str, name: str) -> dict[str, Any]:
+    return {
+        "apiVersion": API_VERSIONS[kind],
+        "kind": kind,
+        "metadata": {"namespace": namespace, "name": name},
+    }
+
+
+def make_resolver(settings: OperatorSettings) -> Resolver:
+    """The static hosts file when one is configured, else the system resolver."""
+    if settings.static_hosts is not None:
+        return StaticResolver(settings.static_hosts)
+    return SystemResolver()
+
+
+class EgressEnforcer:
+    """Applies and guards the egress policies of every workload this operator reconciles."""
+
+    def __init__(
+        self,
+        kube: KubeClient,
+        settings: OperatorSettings,
+        *,
+        clock: Callable[[], float],
+        resolver: Resolver | None = None,
+    ) -> None:
+        self.kube = kube
+        self._clock = clock
+        self._mode = settings.network_policy_mode
+        self._dns = ClusterDns(
+            namespace=settings.dns_namespace, pod_labels=dict(settings.dns_labels)
+        )
+        self._addresses = AddressBook(resolver or make_resolver(settings), clock=clock)
+        self._applied: dict[tuple[str, str, str], _Applied] = {}
+        self._cilium_seen: tuple[bool, float] | None = None
+
+    async def _kinds(self) -> tuple[str, ...]:
+        if self._mode == "NetworkPolicy":
+            return (NETWORK_POLICY,)
+        if self._mode == "Cilium":
+            return (CILIUM_POLICY,)
+        if self._mode == "Both":
+            return (NETWORK_POLICY, CILIUM_POLICY)
+        now = self._clock()
+        if self._cilium_seen is None or now - self._cilium_seen[1] > CILIUM_CHECK_SECONDS:
+            installed = await asyncio.to_thread(self.kube.crd_installed, CILIUM_CRD)
+            self._cilium_seen = (installed, now)
+        return (NETWORK_POLICY, CILIUM_POLICY) if self._cilium_seen[0] else (NETWORK_POLICY,)
+
+    async def enforce(
+        self,
+        ref: WorkloadRef,
+        spec: AIWorkloadSpec,
+        compliance: ComplianceReport,
+        *,
+        force: bool = False,
+    ) -> EgressOutcome:
+        """Make the workload's policies match its spec; `force` re-applies unchanged ones too."""
+        kinds = await self._kinds()
+        try:
+            if compliance.enforcement != "Enforce":
+                await self._withdraw(ref, (NETWORK_POLICY, CILIUM_POLICY))
+                return EgressOutcome(
+                    AUDIT_MODE,
+                    "Audit mode: egress is recorded, not enforced, so aigis writes no policy",
+                )
+            rendered, notes = await self._render(ref, spec, compliance, kinds)
+            for policy in rendered:
+                await self._apply(policy.manifest, force=force)
+            await self._withdraw(
+                ref, tuple(k for k in (NETWORK_POLICY, CILIUM_POLICY) if k not in kinds)
+            )
+        except KubeError as exc:
+            hint = ""
+            if exc.status == 404 and CILIUM_POLICY in kinds:
+                hint = "; is Cilium installed? (--network-policy-mode NetworkPolicy avoids it)"
+            return EgressOutcome("ApplyFailed", f"could not apply the egress policy: {exc}{hint}")
+        names = tuple(dict.fromkeys(p.manifest["metadata"]["name"] for p in rendered))
+        applied = ", ".join(
+            f"{p.manifest['kind']} {p.manifest['metadata']['name']}" for p in rendered
+        )
+        message = "; ".join([f"applied {applied}", *notes])
+        return EgressOutcome(APPLIED, message, names)
+
+    async def _render(
+        self,
+        ref: WorkloadRef,
+        spec: AIWorkloadSpec,
+        compliance: ComplianceReport,
+        kinds: tuple[str, ...],
+    ) -> tuple[list[RenderedPolicy], list[str]]:
+        excluded = compliance.blocked_entries
+        hosts = [e.host for i, e in enumerate(spec.egress) if e.host and i not in excluded]
+        book = await self._addresses.lookup(hosts) if NETWORK_POLICY in kinds else {}
+        notes = []
+        for host, entry in book.items():
+            if entry.last_error:
+                metrics.RESOLVE_FAILURES.inc()
+                kept = ", ".join(entry.addresses) or "none"
+                notes.append(
+                    f"resolving {host} failed ({entry.last_error}); "
+                    f"kept the last good addresses ({kept})"
+                )
+        services = sorted(
+            {
+                (e.service.namespace or ref.namespace, e.service.name)
+                for e in spec.egress
+                if e.service is not None and e.service.name is not None
+            }
+        )
+        found = await asyncio.gather(
+            *(asyncio.to_thread(self.kube.service_selector, ns, n) for ns, n in services)
+        )
+        selectors = dict(zip(services, found, strict=True))
+        rendered = []
+        if NETWORK_POLICY in kinds:
+            rendered.append(
+                render_network_policy(
+                    ref,
+                    spec,
+                    addresses={h: e.addresses for h, e in book.items()},
+                    service_selectors=selectors,
+                    excluded=excluded,
+                    dns=self._dns,
+                )
+            )
+        if CILIUM_POLICY in kinds:
+            rendered.append(
+                render_cilium_network_policy(
+                    ref, spec, service_selectors=selectors, excluded=excluded, dns=self._dns
+                )
+            )
+        for policy in rendered:
+            notes.extend(n for n in policy.notes if n not in notes)
+        return rendered, notes
+
+    async def _apply(self, manifest: dict[str, Any], *, force: bool) -> None:
+        key = _key(manifest)
+        known = self._applied.get(key)
+        if known is not None and known.desired == manifest and not force:
+            return
+        stored = await asyncio.to_thread(self.kube.apply, manifest)
+        self._applied[key] = _Applied(manifest, (stored or {}).get("spec"))
+        self._publish()
+
+    async def _withdraw(self, ref: WorkloadRef, kinds: tuple[str, ...]) -> None:
+        """Delete the workload's policies of these kinds, if aigis applied any."""
+        name = policy_name(ref.name)
+        for kind in kinds:
+            if self._applied.pop((kind, ref.namespace, name), None) is not None:
+                await asyncio.to_thread(self.kube.delete, _stub(kind, ref.namespace, name))
+        self._publish()
+
+    def forget(self, namespace: str, workload_name: str) -> None:
+        """The workload is gone; its policies go through garbage collection, not repair."""
+        name = policy_name(workload_name)
+        for kind in (NETWORK_POLICY, CILIUM_POLICY):
+            self._applied.pop((kind, namespace, name), None)
+        self._publish()
+
+    async def repair(self, event_type: str, body: Mapping[str, Any]) -> bool:
+        """Re-apply a generated policy that was deleted or changed by someone else."""
+        meta = body.get("metadata", {})
+        key = (str(body.get("kind")), str(meta.get("namespace")), str(meta.get("name")))
+        known = self._applied.get(key)
+        if known is None:
+            return False
+        intact = (
+            event_type != "DELETED"
+            and body.get("spec") == known.spec
+            and all(
+                meta.get("labels", {}).get(k) == v
+                for k, v in known.desired["metadata"]["labels"].items()
+            )
+        )
+        if intact:
+            return False
+        owner = known.desired["metadata"]["ownerReferences"][0]
+        if not await asyncio.to_thread(self._owner_alive, key[1], owner["name"], owner["uid"]):
+            self._applied.pop(key, None)
+            self._publish()
+            return False
+        await self._apply(known.desired, force=True)
+        metrics.DRIFT_REPAIRS.labels(kind=key[0]).inc()
+        return True
+
+    def _owner_alive(self, namespace: str, name: str, uid: str) -> bool:
+        workload = self.kube.request(
+            "GET", f"/apis/aigis.dev/v1alpha1/namespaces/{namespace}/aiworkloads/{name}"
+        )
+        meta = (workload or {}).get("metadata", {})
+        return meta.get("uid") == uid and "deletionTimestamp" not in meta
+
+    async def touch_workloads(self, annotation: str, value: str) -> None:
+        """Annotate every AIWorkload so kopf reconciles each of them again now."""
+        workloads = await asyncio.to_thread(self.kube.list_aiworkloads)
+        limit = asyncio.Semaphore(16)
+
+        async def touch(meta: Mapping[str, Any]) -> None:
+            async with limit:
+                try:
+                    await asyncio.to_thread(
+                        self.kube.annotate_aiworkload,
+                        meta["namespace"],
+                        meta["name"],
+                        {annotation: value},
+                    )
+                except KubeError as exc:
+                    if exc.status != 404:
+                        raise
+
+        await asyncio.gather(*(touch(w["metadata"]) for w in workloads))
+
+    def _publish(self) -> None:
+        for kind in (NETWORK_POLICY, CILIUM_POLICY):
+            count = sum(1 for k in self._applied if k[0] == kind)
+            metrics.MANAGED_POLICIES.labels(kind=kind).set(count)

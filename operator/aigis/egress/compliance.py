@@ -1,0 +1,234 @@
+"""Whether an AIWorkload stays within its own data regions and the cluster's policies.
+
+A valid spec can still be non-compliant: an egress host served from a region the workload did
+not declare, or one the organisation does not allow. Each finding names the egress entry (or
+model) and the rule, and says how to fix it. Entries that break a region or host rule are
+listed in `blocked_entries`, so in Enforce mode the network policy leaves them out: the data
+boundary is enforced by the network, not only reported.
+
+How several AIClusterPolicies combine: every policy whose namespaceSelector picks the
+workload's namespace applies, and the workload must satisfy each of them (the strictest wins).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+
+from aigis.api.aiworkload import AIWorkloadSpec, EgressRule
+from aigis.api.clusterpolicy import UNGOVERNABLE_NAMESPACES, AIClusterPolicySpec
+from aigis.egress.catalogue import lookup_endpoint
+from aigis.egress.hosts import pattern_covers
+
+
+@dataclass(frozen=True, slots=True)
+class NamedPolicy:
+    """An AIClusterPolicy as the compliance check needs it: its name and a valid spec."""
+
+    name: str
+    spec: AIClusterPolicySpec
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One way a workload breaks a region, provider or host rule."""
+
+    rule: str
+    path: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class EntryRegion:
+    """The data region of one egress entry and how aigis knows it."""
+
+    index: int
+    region: str | None
+    basis: str
+
+
+@dataclass(frozen=True, slots=True)
+class ComplianceReport:
+    """The outcome of the compliance check for one workload."""
+
+    findings: tuple[Finding, ...]
+    enforcement: str
+    """Enforce or Audit: the workload's own, made Enforce by any governing policy that says so."""
+    blocked_entries: frozenset[int]
+    """Indices of spec.egress entries that break a region or host rule."""
+    regions: tuple[EntryRegion, ...]
+    policies: tuple[str, ...]
+    """Names of the policies that govern the workload's namespace."""
+
+    @property
+    def compliant(self) -> bool:
+        return not self.findings
+
+
+def governing_policies(
+    policies: Sequence[NamedPolicy],
+    namespace: str,
+    namespace_labels: Mapping[str, str],
+    *,
+    aigis_namespace: str | None = None,
+) -> list[NamedPolicy]:
+    """The policies that govern `namespace`, in name order; none for system namespaces."""
+    if namespace in UNGOVERNABLE_NAMESPACES or namespace == aigis_namespace:
+        return []
+    return sorted(
+        (
+            p
+            for p in policies
+            if p.spec.namespace_selector is None
+            or p.spec.namespace_selector.matches(namespace_labels)
+        ),
+        key=lambda p: p.name,
+    )
+
+
+def entry_region(index: int, rule: EgressRule) -> EntryRegion:
+    """An entry's region: its explicit `region`, else the endpoint catalogue's, else unknown."""
+    if rule.region is not None:
+        return EntryRegion(index, rule.region, "declared on the entry")
+    if rule.host is None:
+        return EntryRegion(index, None, "no region declared")
+    found = lookup_endpoint(rule.host)
+    return EntryRegion(index, found.region, found.basis)
+
+
+def _target(rule: EgressRule) -> str:
+    if rule.host is not None:
+        return rule.host
+    if rule.cidr is not None:
+        return rule.cidr
+    return "the service"
+
+
+def _entry_path(index: int, rule: EgressRule) -> str:
+    field = "region" if rule.region is not None else "host" if rule.host is not None else "cidr"
+    return f"spec.egress[{index}].{field}"
+
+
+def _region_findings(
+    spec: AIWorkloadSpec, regions: Sequence[EntryRegion], policies: Sequence[NamedPolicy]
+) -> Iterator[tuple[int | None, Finding]]:
+    for j, region in enumerate(spec.data_regions):
+        for policy in policies:
+            allowed = policy.spec.allowed_regions
+            if allowed and region not in allowed:
+                yield (
+                    None,
+                    Finding(
+                        "PolicyRegion",
+                        f"spec.dataRegions[{j}]",
+                        f'region "{region}" is not allowed by AIClusterPolicy {policy.name} '
+                        f"(allowed: {', '.join(allowed)}); remove it",
+                    ),
+                )
+    for entry in regions:
+        rule = spec.egress[entry.index]
+        path = _entry_path(entry.index, rule)
+        target = _target(rule)
+        checked = rule.host is not None or rule.region is not None
+        if not checked:
+            continue
+        if entry.region is None:
+            for policy in policies:
+                if policy.spec.unknown_regions == "Deny":
+                    yield (
+                        entry.index,
+                        Finding(
+                            "UnknownRegion",
+                            path,
+                            f"aigis cannot tell where {target} processes data ({entry.basis}) and "
+                            f"AIClusterPolicy {policy.name} denies unknown regions; add region: "
+                            "<where it is served> to the entry if you know it",
+                        ),
+                    )
+            continue
+        if spec.data_regions and entry.region not in spec.data_regions:
+            yield (
+                entry.index,
+                Finding(
+                    "DataRegion",
+                    path,
+                    f'{target} is in region "{entry.region}" ({entry.basis}), outside '
+                    f"spec.dataRegions ({', '.join(spec.data_regions)}); use an endpoint in an "
+                    "allowed region or add the region to dataRegions",
+                ),
+            )
+        for policy in policies:
+            allowed = policy.spec.allowed_regions
+            if allowed and entry.region not in allowed:
+                yield (
+                    entry.index,
+                    Finding(
+                        "PolicyRegion",
+                        path,
+                        f'{target} is in region "{entry.region}" ({entry.basis}), which '
+                        f"AIClusterPolicy {policy.name} does not allow ({', '.join(allowed)})",
+                    ),
+                )
+
+
+def _host_findings(
+    spec: AIWorkloadSpec, policies: Sequence[NamedPolicy]
+) -> Iterator[tuple[int | None, Finding]]:
+    for i, rule in enumerate(spec.egress):
+        if rule.host is None:
+            continue
+        for policy in policies:
+            allowed = policy.spec.allowed_hosts
+            if allowed and not any(pattern_covers(p, rule.host) for p in allowed):
+                yield (
+                    i,
+                    Finding(
+                        "PolicyHost",
+                        f"spec.egress[{i}].host",
+                        f"{rule.host} is not among the hosts AIClusterPolicy {policy.name} allows; "
+                        "ask the platform team to add it or remove the entry",
+                    ),
+                )
+
+
+def _provider_findings(
+    spec: AIWorkloadSpec, policies: Sequence[NamedPolicy]
+) -> Iterator[tuple[int | None, Finding]]:
+    for k, model in enumerate(spec.models):
+        for policy in policies:
+            allowed = policy.spec.allowed_providers
+            if allowed and model.provider not in allowed:
+                yield (
+                    None,
+                    Finding(
+                        "PolicyProvider",
+                        f"spec.models[{k}].provider",
+                        f'provider "{model.provider}" is not allowed by AIClusterPolicy '
+                        f"{policy.name} (allowed: {', '.join(allowed)})",
+                    ),
+                )
+
+
+def evaluate_compliance(spec: AIWorkloadSpec, policies: Sequence[NamedPolicy]) -> ComplianceReport:
+    """Check a valid spec against its own dataRegions and the governing policies."""
+    regions = tuple(entry_region(i, rule) for i, rule in enumerate(spec.egress))
+    findings: list[Finding] = []
+    blocked: set[int] = set()
+    for index, finding in (
+        *_region_findings(spec, regions, policies),
+        *_host_findings(spec, policies),
+        *_provider_findings(spec, policies),
+    ):
+        findings.append(finding)
+        if index is not None:
+            blocked.add(index)
+    enforce = spec.enforcement == "Enforce" or any(
+        p.spec.enforcement == "Enforce" for p in policies
+    )
+    return ComplianceReport(
+        findings=tuple(findings),
+        enforcement="Enforce" if enforce else "Audit",
+        blocked_entries=frozenset(blocked),
+        regions=regions,
+        policies=tuple(p.name for p in policies),
+    )
