@@ -10,7 +10,7 @@ kubeconfig=$cache/cluster/kubeconfig
 kubectl() { "$cache/bin/kubectl" --kubeconfig "$kubeconfig" "$@"; }
 step() { printf '\n== %s\n' "$*"; }
 
-step "local control plane (first run builds it from Go modules: allow 20-40 minutes)"
+step "local control plane (the first run builds it from Go modules: about 7 minutes)"
 uv run --frozen python -m aigis.devcluster up
 
 step "CRDs"
@@ -21,6 +21,7 @@ step "operator (logs: $cache/run/operator.log)"
 mkdir -p "$cache/run"
 KUBECONFIG=$kubeconfig uv run --frozen aigis operator \
   --metrics-address 127.0.0.1 --metrics-port 0 --health-address 127.0.0.1 --health-port 0 \
+  --static-hosts hack/local-hosts.yaml \
   >"$cache/run/operator.log" 2>&1 &
 operator_pid=$!
 stop() {
@@ -38,11 +39,12 @@ trap stop INT TERM EXIT
 step "sample AIWorkloads from examples/"
 kubectl create namespace aigis-demo --dry-run=client -o yaml | kubectl apply -f - >/dev/null
 kubectl apply -n aigis-demo -f examples/
-want=$(kubectl get aiw -n aigis-demo -o name | wc -l)
+# Wait until the operator has reconciled the current generation of every sample.
 for _ in $(seq 60); do
-  seen=$(kubectl get aiw -n aigis-demo \
-    -o jsonpath='{range .items[*]}{.status.observedGeneration}{"\n"}{end}' | grep -c . || true)
-  [ "$seen" -ge "$want" ] && break
+  behind=$(kubectl get aiw -n aigis-demo \
+    -o jsonpath='{range .items[*]}{.metadata.generation} {.status.observedGeneration}{"\n"}{end}' |
+    awk '$1 != $2' | wc -l)
+  [ "$behind" -eq 0 ] && break
   if ! kill -0 "$operator_pid" 2>/dev/null; then
     echo "the operator exited; its log:" >&2; tail -40 "$cache/run/operator.log" >&2; exit 1
   fi
@@ -53,6 +55,9 @@ step "status"
 kubectl get aiw -n aigis-demo -o wide
 echo
 kubectl get aiw -n aigis-demo -o custom-columns='NAME:.metadata.name,READY:.status.conditions[?(@.type=="Ready")].status,MESSAGE:.status.conditions[?(@.type=="Ready")].message'
+echo
+kubectl get networkpolicy -n aigis-demo
+kubectl get networkpolicy -n aigis-demo -o yaml | sed -n '/^  spec:/,/^- apiVersion/p' | head -40
 
 echo
 echo "The operator is running (Ctrl-C stops it). Try: KUBECONFIG=$kubeconfig kubectl get aiw -A -w"

@@ -46,6 +46,11 @@ CRD_SOURCES: tuple[CrdSource, ...] = (
             {"name": "Enforcement", "type": "string", "jsonPath": ".spec.enforcement"},
             {"name": "Ready", "type": "string", "jsonPath": f"{READY}.status"},
             {"name": "Reason", "type": "string", "jsonPath": f"{READY}.reason"},
+            {
+                "name": "Compliant",
+                "type": "string",
+                "jsonPath": '.status.conditions[?(@.type=="Compliant")].status',
+            },
             {"name": "Owner", "type": "string", "jsonPath": ".spec.owner", "priority": 1},
             {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
         ),

@@ -135,7 +135,7 @@ def test_aiworkload_crd_identity() -> None:
     assert (version["name"], version["served"], version["storage"]) == ("v1alpha1", True, True)
     assert version["subresources"] == {"status": {}}
     columns = {c["name"]: c for c in version["additionalPrinterColumns"]}
-    assert list(columns) == ["Enforcement", "Ready", "Reason", "Owner", "Age"]
+    assert list(columns) == ["Enforcement", "Ready", "Reason", "Compliant", "Owner", "Age"]
     assert columns["Ready"]["jsonPath"] == '.status.conditions[?(@.type=="Ready")].status'
     assert columns["Owner"]["priority"] == 1
     assert openapi(crd)["required"] == ["spec"]
