@@ -1,0 +1,161 @@
+"""CiliumNetworkPolicies with toFQDNs, where Cilium's CRD is installed.
+
+Cilium's agent cannot run here, so the test installs a stand-in CRD for
+`ciliumnetworkpolicies.cilium.io` (same group, version, kind and scope, schema left open): the
+API server then stores what aigis writes exactly as a cluster with Cilium would.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from tests.integration.conftest import Cluster, RunningOperator
+
+STAND_IN_CRD = {
+    "apiVersion": "apiextensions.k8s.io/v1",
+    "kind": "CustomResourceDefinition",
+    "metadata": {"name": "ciliumnetworkpolicies.cilium.io"},
+    "spec": {
+        "group": "cilium.io",
+        "scope": "Namespaced",
+        "names": {
+            "kind": "CiliumNetworkPolicy",
+            "plural": "ciliumnetworkpolicies",
+            "singular": "ciliumnetworkpolicy",
+            "shortNames": ["cnp"],
+        },
+        "versions": [
+            {
+                "name": "v2",
+                "served": True,
+                "storage": True,
+                "schema": {
+                    "openAPIV3Schema": {
+                        "type": "object",
+                        "x-kubernetes-preserve-unknown-fields": True,
+                    }
+                },
+            }
+        ],
+    },
+}
+
+
+@pytest.fixture(scope="module")
+def cilium_crd(cluster: Cluster) -> Iterator[None]:
+    cluster.apply(STAND_IN_CRD)
+    cluster.kubectl(
+        "wait",
+        "--for=condition=Established",
+        "--timeout=60s",
+        "crd/ciliumnetworkpolicies.cilium.io",
+    )
+    yield
+    cluster.kubectl("delete", "crd", "ciliumnetworkpolicies.cilium.io", "--wait=false")
+
+
+@pytest.fixture(scope="module")
+def operator(cilium_crd: None, start_operator: Callable[..., RunningOperator]) -> RunningOperator:
+    return start_operator("--network-policy-mode", "Auto")
+
+
+def cilium_policy(cluster: Cluster, namespace: str, name: str) -> dict[str, Any] | None:
+    result = cluster.kubectl(
+        "get", "ciliumnetworkpolicy", name, "-n", namespace, "-o", "json", check=False
+    )
+    return json.loads(result.stdout) if result.returncode == 0 else None
+
+
+def test_auto_mode_writes_both_kinds_with_fqdns(
+    cluster: Cluster, namespace: str, operator: RunningOperator
+) -> None:
+    cluster.apply(
+        {
+            "apiVersion": "aigis.dev/v1alpha1",
+            "kind": "AIWorkload",
+            "metadata": {"name": "agent"},
+            "spec": {
+                "selector": {"matchLabels": {"app": "agent"}},
+                "owner": "team-a",
+                "purpose": "an agent that browses docs",
+                "egress": [
+                    {"host": "eu.api.openai.com"},
+                    {"host": "*.docs.example.com", "region": "eu"},
+                ],
+            },
+        },
+        namespace,
+    )
+    cnp = cluster.wait_for(
+        "the CiliumNetworkPolicy", lambda: cilium_policy(cluster, namespace, "aigis-agent")
+    )
+    rules = cnp["spec"]["egress"]
+    assert rules[0]["toPorts"][0]["rules"] == {"dns": [{"matchPattern": "*"}]}
+    assert rules[1]["toFQDNs"] == [{"matchName": "eu.api.openai.com"}]
+    assert rules[2]["toFQDNs"] == [{"matchPattern": "*.docs.example.com"}]
+    assert cnp["metadata"]["ownerReferences"][0]["name"] == "agent"
+    # The plain NetworkPolicy exists too, and says what it could not express.
+    obj = cluster.wait_for(
+        "agent reconciled",
+        lambda: (
+            (o := cluster.get_json("aiw", "agent", "-n", namespace))
+            and o.get("status", {}).get("observedGeneration") == o["metadata"]["generation"]
+            and o
+        ),
+    )
+    applied = next(c for c in obj["status"]["conditions"] if c["type"] == "NetworkPolicyApplied")
+    assert "CiliumNetworkPolicy aigis-agent" in applied["message"]
+    assert "NetworkPolicy aigis-agent" in applied["message"]
+    assert "wildcard *.docs.example.com cannot be expressed" in applied["message"]
+
+    # Drift repair covers Cilium policies too.
+    cluster.kubectl("delete", "ciliumnetworkpolicy", "aigis-agent", "-n", namespace)
+    cluster.wait_for(
+        "the CiliumNetworkPolicy recreated",
+        lambda: cilium_policy(cluster, namespace, "aigis-agent"),
+    )
+
+
+def test_pods_matched_counts_the_covered_pods(
+    cluster: Cluster, namespace: str, operator: RunningOperator
+) -> None:
+    cluster.apply(
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": "agent"},
+            "spec": {
+                "replicas": 3,
+                "selector": {"matchLabels": {"app": "agent"}},
+                "template": {
+                    "metadata": {"labels": {"app": "agent"}},
+                    "spec": {"containers": [{"name": "app", "image": "example.invalid/agent:1"}]},
+                },
+            },
+        },
+        namespace,
+    )
+    cluster.apply(
+        {
+            "apiVersion": "aigis.dev/v1alpha1",
+            "kind": "AIWorkload",
+            "metadata": {"name": "agent"},
+            "spec": {
+                "selector": {"matchLabels": {"app": "agent"}},
+                "owner": "team-a",
+                "purpose": "an agent",
+            },
+        },
+        namespace,
+    )
+    # Counted at every reconcile, including the refresh timer (2 s in tests).
+    cluster.wait_for(
+        "podsMatched == 3",
+        lambda: (
+            cluster.get_json("aiw", "agent", "-n", namespace).get("status", {}).get("podsMatched")
+            == 3
+        ),
+    )
