@@ -44,6 +44,10 @@ fmt: sync ## Format and autofix with ruff.
 	@$(UV) run --frozen ruff format operator tests
 	@$(UV) run --frozen ruff check --fix operator tests
 
+.PHONY: bench
+bench: sync control-plane ## Benchmarks: they print numbers (see bench/); tests never time anything.
+	@$(UV) run --frozen python bench/egress.py
+
 .PHONY: crds
 crds: sync ## Regenerate crds/ from the pydantic models.
 	@$(UV) run --frozen aigis crds --output-dir crds
