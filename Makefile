@@ -35,18 +35,20 @@ integration: sync control-plane ## Integration tests only (starts the local cont
 
 .PHONY: lint
 lint: sync ## ruff (lint and format check) and mypy.
-	@$(UV) run --frozen ruff check operator tests
-	@$(UV) run --frozen ruff format --check operator tests
+	@$(UV) run --frozen ruff check operator tests bench
+	@$(UV) run --frozen ruff format --check operator tests bench
 	@$(UV) run --frozen mypy
 
 .PHONY: fmt
 fmt: sync ## Format and autofix with ruff.
-	@$(UV) run --frozen ruff format operator tests
-	@$(UV) run --frozen ruff check --fix operator tests
+	@$(UV) run --frozen ruff format operator tests bench
+	@$(UV) run --frozen ruff check --fix operator tests bench
 
 .PHONY: bench
 bench: sync control-plane ## Benchmarks: they print numbers (see bench/); tests never time anything.
 	@$(UV) run --frozen python bench/egress.py
+	@$(UV) run --frozen python bench/guardrails.py
+	@$(UV) run --frozen python bench/gateway.py
 
 .PHONY: crds
 crds: sync ## Regenerate crds/ from the pydantic models.

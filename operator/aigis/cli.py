@@ -199,3 +199,15 @@ def crds(output_dir: Path | None) -> None:
         return
     for path in write_crds(output_dir):
         click.echo(f"wrote {path}")
+
+
+def _register_component_commands() -> None:
+    """Subcommands defined next to the component they run."""
+    from aigis.gateway.cli import gateway
+    from aigis.guardrails.cli import guard
+
+    main.add_command(gateway)
+    main.add_command(guard)
+
+
+_register_component_commands()

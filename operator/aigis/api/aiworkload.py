@@ -222,6 +222,16 @@ class PromptInjectionGuard(ApiModel):
     """Score from 0 (certainly benign) to 1 (certainly an injection) at which `action` applies."""
 
 
+class PiiPattern(ApiModel):
+    """A kind of personal data the workload defines itself, e.g. its customer numbers."""
+
+    name: ShortName
+    """Names what was found in findings and redaction tokens: upper case, digits and `_`,
+    e.g. `CUSTOMER_ID` (redacted as `<CUSTOMER_ID_1>`)."""
+    pattern: Annotated[str, Field(min_length=1, max_length=4096)]
+    """A regular expression in RE2 syntax (linear-time: no backreferences or lookaround)."""
+
+
 class PiiGuard(ApiModel):
     """Detection of personal data in requests and responses."""
 
@@ -234,6 +244,9 @@ class PiiGuard(ApiModel):
         json_schema_extra={"x-kubernetes-list-type": "set"},
     )
     """Kinds of personal data to look for."""
+    custom_patterns: list[PiiPattern] | None = Field(None, max_length=32)
+    """Further kinds of personal data, each a named RE2 pattern, found with the same action;
+    none when omitted."""
     action: GuardAction = "Redact"
     """What to do when personal data is found."""
 

@@ -23,9 +23,11 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 from aigis.api.aiworkload import (
+    PII_ENTITIES,
     AIWorkload,
     AIWorkloadSpec,
     EgressRule,
+    Guardrails,
     ServiceTarget,
 )
 from aigis.api.clusterpolicy import AIClusterPolicySpec
@@ -73,6 +75,7 @@ _DNS_1035_LABEL = re.compile(r"[a-z]([-a-z0-9]*[a-z0-9])?")
 _LABEL_NAME = re.compile(r"([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]")
 _SECRET_KEY = re.compile(r"[-._a-zA-Z0-9]+")
 _DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
+_PII_NAME = re.compile(r"[A-Z][A-Z0-9_]*")
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _RESOURCE_NAMES = ("cpu", "memory", "ephemeral-storage")
 _SHOWN_CHARS = 80
@@ -703,10 +706,59 @@ def region_problem(region: str) -> str | None:
     )
 
 
-def _check_deny_patterns(spec: AIWorkloadSpec) -> Iterator[FieldError]:
+def _check_guardrails(spec: AIWorkloadSpec) -> Iterator[FieldError]:
+    yield from check_guardrails(spec.guardrails, "spec.guardrails")
+
+
+def parse_guardrails(
+    data: Mapping[str, Any], path: str = "guardrails"
+) -> tuple[Guardrails | None, list[FieldError]]:
+    """Validate a guardrails section on its own (as `aigis guard --config` reads it), paths
+    rooted at `path`. Same contract as `parse_aiworkload_spec`."""
+    model, errors = _validate(Guardrails, data, path)
+    if model is None:
+        return None, errors
+    return model, list(check_guardrails(model, path))
+
+
+def check_guardrails(guardrails: Guardrails, path: str) -> Iterator[FieldError]:
+    """The semantic checks on a schema-valid guardrails section rooted at `path`."""
+    yield from _deny_pattern_errors(guardrails, path)
+    yield from _pii_pattern_errors(guardrails, path)
+
+
+def _pii_pattern_errors(guardrails: Guardrails, root: str) -> Iterator[FieldError]:
     seen: dict[str, int] = {}
-    for i, deny in enumerate(spec.guardrails.deny_patterns):
-        path = f"spec.guardrails.denyPatterns[{i}]"
+    for i, custom in enumerate(guardrails.pii.custom_patterns or []):
+        path = f"{root}.pii.customPatterns[{i}]"
+        if not _PII_NAME.fullmatch(custom.name):
+            yield FieldError(
+                f"{path}.name",
+                f"{_quote(custom.name)} is not a valid name: use upper-case letters, digits and "
+                "'_', starting with a letter, e.g. CUSTOMER_ID",
+            )
+        elif custom.name in PII_ENTITIES:
+            yield FieldError(
+                f"{path}.name",
+                f"{_quote(custom.name)} is a built-in entity; list it under pii.entities "
+                "instead, or choose another name",
+            )
+        if custom.name in seen:
+            yield FieldError(
+                f"{path}.name",
+                f"{_quote(custom.name)} is already the name of "
+                f"{root}.pii.customPatterns[{seen[custom.name]}]; names must be unique",
+            )
+        seen.setdefault(custom.name, i)
+        problem = pattern_problem(custom.pattern)
+        if problem:
+            yield FieldError(f"{path}.pattern", problem)
+
+
+def _deny_pattern_errors(guardrails: Guardrails, root: str) -> Iterator[FieldError]:
+    seen: dict[str, int] = {}
+    for i, deny in enumerate(guardrails.deny_patterns):
+        path = f"{root}.denyPatterns[{i}]"
         if not _DNS_LABEL.fullmatch(deny.name):
             yield FieldError(
                 f"{path}.name",
@@ -717,7 +769,7 @@ def _check_deny_patterns(spec: AIWorkloadSpec) -> Iterator[FieldError]:
             yield FieldError(
                 f"{path}.name",
                 f"{_quote(deny.name)} is already the name of "
-                f"spec.guardrails.denyPatterns[{seen[deny.name]}]; names must be unique",
+                f"{root}.denyPatterns[{seen[deny.name]}]; names must be unique",
             )
         seen.setdefault(deny.name, i)
         problem = pattern_problem(deny.pattern)
@@ -798,6 +850,6 @@ _SPEC_CHECKS: tuple[SpecCheck, ...] = (
     _check_models,
     _check_egress,
     _check_regions,
-    _check_deny_patterns,
+    _check_guardrails,
     _check_gateway,
 )

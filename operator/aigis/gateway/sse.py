@@ -1,0 +1,104 @@
+"""Server-sent events: splitting an upstream byte stream into events, and writing events back.
+
+The parser is incremental (bytes arrive in arbitrary pieces) and bounded: an event larger
+than `max_event_bytes`, or one that is not UTF-8, raises `MalformedStreamError` instead of
+growing a buffer until the gateway runs out of memory. Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+DEFAULT_MAX_EVENT_BYTES = 4 * 1024 * 1024
+
+
+class MalformedStreamError(ValueError):
+    """The upstream sent something that is not a well-formed event stream."""
+
+
+@dataclass(frozen=True, slots=True)
+class SSEEvent:
+    """One event: its `event:` name (None when absent) and its `data:` lines joined by newlines."""
+
+    name: str | None
+    data: str
+
+
+class SSEParser:
+    """Turns stream bytes into events; call `feed` per received piece, `close` at the end."""
+
+    def __init__(self, max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES) -> None:
+        self._buffer = bytearray()
+        self._max_event_bytes = max_event_bytes
+
+    def feed(self, chunk: bytes) -> list[SSEEvent]:
+        """The events completed by `chunk`, in order."""
+        self._buffer += chunk
+        events: list[SSEEvent] = []
+        while True:
+            end, separator = self._boundary()
+            if end < 0:
+                break
+            block = bytes(self._buffer[:end])
+            del self._buffer[: end + separator]
+            event = _parse_block(block)
+            if event is not None:
+                events.append(event)
+        if len(self._buffer) > self._max_event_bytes:
+            raise MalformedStreamError(
+                f"an event exceeds {self._max_event_bytes} bytes without a blank line ending it"
+            )
+        return events
+
+    def close(self) -> list[SSEEvent]:
+        """The last event when the stream ended without its blank line; fails on a torn event."""
+        rest = bytes(self._buffer).strip(b"\r\n")
+        self._buffer.clear()
+        if not rest:
+            return []
+        event = _parse_block(rest)
+        return [event] if event is not None else []
+
+    def _boundary(self) -> tuple[int, int]:
+        lf = self._buffer.find(b"\n\n")
+        crlf = self._buffer.find(b"\r\n\r\n")
+        if crlf >= 0 and (lf < 0 or crlf < lf):
+            return crlf, 4
+        return lf, 2
+
+
+def _parse_block(block: bytes) -> SSEEvent | None:
+    try:
+        text = block.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise MalformedStreamError(
+            f"an event is not UTF-8 ({exc.reason} at byte {exc.start})"
+        ) from exc
+    name: str | None = None
+    data: list[str] = []
+    for line in text.splitlines():
+        if not line or line.startswith(":"):
+            continue
+        field, colon, value = line.partition(":")
+        if not colon:
+            raise MalformedStreamError(f"a line of an event has no field name: {line[:60]!r}")
+        if value.startswith(" "):
+            value = value[1:]
+        if field == "data":
+            data.append(value)
+        elif field == "event":
+            name = value
+        elif field not in ("id", "retry"):
+            raise MalformedStreamError(f"an event has an unknown field {field[:40]!r}")
+    if not data and name is None:
+        return None
+    return SSEEvent(name, "\n".join(data))
+
+
+def format_event(data: str | bytes, name: str | None = None) -> bytes:
+    """One event on the wire; multi-line data becomes several `data:` lines."""
+    raw = data if isinstance(data, bytes) else data.encode()
+    head = b"event: " + name.encode() + b"\n" if name else b""
+    if b"\n" not in raw:
+        return head + b"data: " + raw + b"\n\n"
+    return head + b"".join(b"data: " + line + b"\n" for line in raw.split(b"\n")) + b"\n"
