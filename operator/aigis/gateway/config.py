@@ -12,6 +12,7 @@ Pure: no I/O here. Data regions of provider hosts come from the shared endpoint 
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -293,3 +294,17 @@ def _loc_path(loc: Sequence[Any]) -> str:
     for part in loc:
         path += f"[{part}]" if isinstance(part, int) else f".{part}"
     return path.lstrip(".") or "<config>"
+
+
+CONFIG_MAP_PREFIX = "aigis-gateway-"
+CONFIG_FILE_NAME = "config.json"
+"""The key of the gateway's ConfigMap, and the file name where the sidecar mounts it."""
+
+
+def gateway_config_map_name(workload_name: str) -> str:
+    """`aigis-gateway-<workload>`, shortened with a hash suffix to fit a 253-character name."""
+    name = CONFIG_MAP_PREFIX + workload_name
+    if len(name) <= 253:
+        return name
+    digest = hashlib.sha256(workload_name.encode()).hexdigest()[:10]
+    return name[: 253 - 11] + "-" + digest
