@@ -300,3 +300,46 @@ def test_cluster_policy_governs_labelled_namespaces(
             == "True"
         ),
     )
+
+
+def test_gateway_config_map_is_rendered_owned_and_repaired(
+    cluster: Cluster, namespace: str, operator: RunningOperator
+) -> None:
+    spec = {
+        **BOT_SPEC,
+        "gateway": {
+            "providerKeys": [{"provider": "openai", "secretRef": {"name": "openai", "key": "k"}}]
+        },
+    }
+    cluster.apply(workload("bot", spec), namespace)
+    obj = cluster.wait_for("bot reconciled", reconciled(cluster, namespace, "bot"))
+    assert obj["status"]["gatewayConfigMap"] == "aigis-gateway-bot"
+    config_map = cluster.get_json("configmap", "aigis-gateway-bot", "-n", namespace)
+    config = json.loads(config_map["data"]["config.json"])
+    assert (config["namespace"], config["name"]) == (namespace, "bot")
+    assert [m["name"] for m in config["models"]] == ["gpt-4o-mini"]
+    assert config["upstreams"][0]["keyFile"] == "/var/run/aigis/provider-keys/openai"
+    assert config_map["metadata"]["ownerReferences"][0]["uid"] == obj["metadata"]["uid"]
+
+    cluster.kubectl("delete", "configmap", "aigis-gateway-bot", "-n", namespace)
+    cluster.wait_for(
+        "the ConfigMap recreated",
+        lambda: (
+            cluster.kubectl(
+                "get", "configmap", "aigis-gateway-bot", "-n", namespace, check=False
+            ).returncode
+            == 0
+        ),
+    )
+
+    # Turning the gateway off removes its configuration.
+    cluster.apply(workload("bot", {**spec, "gateway": {"inject": False}}), namespace)
+    cluster.wait_for(
+        "the ConfigMap removed",
+        lambda: (
+            cluster.kubectl(
+                "get", "configmap", "aigis-gateway-bot", "-n", namespace, check=False
+            ).returncode
+            != 0
+        ),
+    )

@@ -429,6 +429,8 @@ class AIWorkloadStatus(ApiModel):
         default_factory=list, max_length=16
     )
     """Names of the NetworkPolicies aigis wrote for this workload."""
+    gateway_config_map: Annotated[str, Field(max_length=MAX_NAME)] | None = None
+    """Name of the ConfigMap holding the gateway's configuration (mounted into injected pods)."""
     last_snapshot: Annotated[str, Field(max_length=MAX_NAME)] | None = None
     """Name of the most recent ForensicSnapshot."""
 

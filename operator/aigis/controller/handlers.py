@@ -21,7 +21,7 @@ import kopf
 
 from aigis import metrics
 from aigis.api.validation import parse_aiworkload_spec, parse_cluster_policy_spec
-from aigis.controller.egress import EgressEnforcer
+from aigis.controller.enforcer import WorkloadEnforcer
 from aigis.controller.kube import KubeClient
 from aigis.controller.status import (
     COMPLIANT,
@@ -100,19 +100,23 @@ def register_handlers(settings: OperatorSettings) -> None:
         )
         # Handler outcomes are in status and metrics; events are for compliance changes.
         settings.posting.level = logging.WARNING
+        # Watch only the objects aigis generated, filtered by the API server.
+        managed = f"{MANAGED_BY_LABEL}={MANAGED_BY}"
+        for plural in ("networkpolicies", "ciliumnetworkpolicies", "configmaps"):
+            settings.watching.label_selectors[plural] = managed
         # Reconciles call the API server from threads; enough of them for bursts of creations.
         asyncio.get_running_loop().set_default_executor(
             ThreadPoolExecutor(max_workers=32, thread_name_prefix="aigis-api")
         )
         kube = await asyncio.to_thread(KubeClient.from_environment)
-        memo.enforcer = EgressEnforcer(kube, operator_settings, clock=time.monotonic)
+        memo.enforcer = WorkloadEnforcer(kube, operator_settings, clock=time.monotonic)
         memo.states = WorkloadStates()
 
     operator_settings = settings
 
     @kopf.on.cleanup(id="close")
     async def close(memo: kopf.Memo, **_: Any) -> None:
-        enforcer: EgressEnforcer | None = getattr(memo, "enforcer", None)
+        enforcer: WorkloadEnforcer | None = getattr(memo, "enforcer", None)
         if enforcer is not None:
             enforcer.kube.close()
 
@@ -139,11 +143,11 @@ def register_handlers(settings: OperatorSettings) -> None:
         """Validate, check compliance, enforce egress, and write status."""
         started = time.perf_counter()
         result = "error"
-        enforcer: EgressEnforcer = memo.enforcer
+        enforcer: WorkloadEnforcer = memo.enforcer
         namespace, name = meta["namespace"], meta["name"]
         try:
             model, errors = parse_aiworkload_spec(dict(spec))
-            compliance = egress = pods = None
+            compliance = egress = pods = gateway_config = None
             if model is not None and not errors:
                 policies = governing_policies(
                     _named_policies(cluster_policies),
@@ -154,6 +158,7 @@ def register_handlers(settings: OperatorSettings) -> None:
                 compliance = evaluate_compliance(model, policies)
                 ref = WorkloadRef(name=name, namespace=namespace, uid=meta["uid"])
                 egress = await enforcer.enforce(ref, model, compliance, force=force)
+                gateway_config = await enforcer.configure_gateway(ref, model, force=force)
                 pods = await asyncio.to_thread(enforcer.kube.count_pods, namespace, model.selector)
             new_status = build_aiworkload_status(
                 generation=meta.get("generation"),
@@ -163,6 +168,7 @@ def register_handlers(settings: OperatorSettings) -> None:
                 compliance=compliance,
                 egress=egress,
                 pods_matched=pods,
+                gateway_config=gateway_config,
             )
             patch.status.update(new_status)
             _announce(body, status, errors, new_status)
@@ -228,6 +234,7 @@ def register_handlers(settings: OperatorSettings) -> None:
     kopf.on.event("cilium.io", "v2", "ciliumnetworkpolicies", labels=managed, id="repair_drift")(
         repair_drift
     )
+    kopf.on.event("", "v1", "configmaps", labels=managed, id="repair_drift")(repair_drift)
 
     @kopf.on.resume(GROUP, VERSION, AICLUSTERPOLICIES, id="validate")
     @kopf.on.create(GROUP, VERSION, AICLUSTERPOLICIES, id="validate")

@@ -56,6 +56,7 @@ def object_path(manifest: Mapping[str, Any]) -> str:
     plural = {
         "NetworkPolicy": "networkpolicies",
         "CiliumNetworkPolicy": "ciliumnetworkpolicies",
+        "ConfigMap": "configmaps",
     }[manifest["kind"]]
     base = f"/api/{api_version}" if "/" not in api_version else f"/apis/{api_version}"
     meta = manifest["metadata"]

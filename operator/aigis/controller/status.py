@@ -108,6 +108,7 @@ def build_aiworkload_status(
     compliance: ComplianceReport | None = None,
     egress: EgressOutcome | None = None,
     pods_matched: int | None = None,
+    gateway_config: str | None = None,
 ) -> dict[str, Any]:
     """The status fields the operator owns.
 
@@ -165,6 +166,8 @@ def build_aiworkload_status(
         ]
     if pods_matched is not None:
         status["podsMatched"] = pods_matched
+    if gateway_config is not None:
+        status["gatewayConfigMap"] = gateway_config
     status["conditions"] = conditions.items
     if generation is not None:
         status["observedGeneration"] = generation

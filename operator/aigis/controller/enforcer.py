@@ -1,21 +1,24 @@
-"""Putting a workload's egress policy in force, and keeping it there.
+"""Putting a workload's generated objects in force, and keeping them there.
 
-The shell around `aigis.egress`: it resolves declared hosts (through the injectable resolver),
-looks up declared Services, renders the policies with the pure compiler, applies them with
-server-side apply, and remembers what it applied so that an edit or deletion by someone else is
-undone (drift repair). Owner references on every policy let the garbage collector remove them
-with their AIWorkload; aigis itself never has to.
+The objects are its egress policies (NetworkPolicy, CiliumNetworkPolicy) and its gateway's
+ConfigMap. The shell around `aigis.egress` and `aigis.controller.gateway`: it resolves declared
+hosts (through the injectable resolver), looks up declared Services, renders with the pure
+functions, applies with server-side apply, and remembers what it applied so that an edit or
+deletion by someone else is undone (drift repair). Owner references on every object let the
+garbage collector remove them with their AIWorkload; aigis itself never has to.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from aigis import metrics
 from aigis.api.aiworkload import AIWorkloadSpec
+from aigis.controller.gateway import render_gateway_config_map
 from aigis.controller.kube import KubeClient, KubeError
 from aigis.controller.status import APPLIED, AUDIT_MODE, EgressOutcome
 from aigis.egress.compliance import ComplianceReport
@@ -28,21 +31,34 @@ from aigis.egress.networkpolicy import (
     render_network_policy,
 )
 from aigis.egress.resolver import AddressBook, Resolver, StaticResolver, SystemResolver
+from aigis.gateway.config import gateway_config_map_name
 from aigis.settings import OperatorSettings
 
 NETWORK_POLICY = "NetworkPolicy"
 CILIUM_POLICY = "CiliumNetworkPolicy"
+CONFIG_MAP = "ConfigMap"
 CILIUM_CRD = "ciliumnetworkpolicies.cilium.io"
 CILIUM_CHECK_SECONDS = 60.0
-API_VERSIONS = {NETWORK_POLICY: "networking.k8s.io/v1", CILIUM_POLICY: "cilium.io/v2"}
+
+log = logging.getLogger(__name__)
+API_VERSIONS = {
+    NETWORK_POLICY: "networking.k8s.io/v1",
+    CILIUM_POLICY: "cilium.io/v2",
+    CONFIG_MAP: "v1",
+}
 
 
 @dataclass
 class _Applied:
     desired: dict[str, Any]
     """The manifest aigis applied."""
-    spec: Any
-    """The spec as the API server stored it (with its defaults), to compare events against."""
+    content: Any
+    """The spec (or a ConfigMap's data) as the API server stored it, with its defaults, to
+    compare events against."""
+
+
+def _content(body: Mapping[str, Any]) -> Any:
+    return body.get("data") if body.get("kind") == CONFIG_MAP else body.get("spec")
 
 
 def _key(manifest: Mapping[str, Any]) -> tuple[str, str, str]:
@@ -65,8 +81,8 @@ def make_resolver(settings: OperatorSettings) -> Resolver:
     return SystemResolver()
 
 
-class EgressEnforcer:
-    """Applies and guards the egress policies of every workload this operator reconciles."""
+class WorkloadEnforcer:
+    """Applies and guards the generated objects of every workload this operator reconciles."""
 
     def __init__(
         self,
@@ -192,7 +208,7 @@ class EgressEnforcer:
         if known is not None and known.desired == manifest and not force:
             return
         stored = await asyncio.to_thread(self.kube.apply, manifest)
-        self._applied[key] = _Applied(manifest, (stored or {}).get("spec"))
+        self._applied[key] = _Applied(manifest, _content(stored or {}))
         self._publish()
 
     async def _withdraw(self, ref: WorkloadRef, kinds: tuple[str, ...]) -> None:
@@ -203,10 +219,26 @@ class EgressEnforcer:
                 await asyncio.to_thread(self.kube.delete, _stub(kind, ref.namespace, name))
         self._publish()
 
+    async def configure_gateway(
+        self, ref: WorkloadRef, spec: AIWorkloadSpec, *, force: bool = False
+    ) -> str | None:
+        """Apply (or, with the gateway off, delete) the gateway's ConfigMap; return its name."""
+        manifest = render_gateway_config_map(ref, spec)
+        key = _key(manifest)
+        if not spec.gateway.inject:
+            if self._applied.pop(key, None) is not None:
+                await asyncio.to_thread(self.kube.delete, manifest)
+            return None
+        await self._apply(manifest, force=force)
+        return str(manifest["metadata"]["name"])
+
     def forget(self, namespace: str, workload_name: str) -> None:
-        """The workload is gone; its policies go through garbage collection, not repair."""
-        name = policy_name(workload_name)
-        for kind in (NETWORK_POLICY, CILIUM_POLICY):
+        """The workload is gone; its objects go through garbage collection, not repair."""
+        for kind, name in (
+            (NETWORK_POLICY, policy_name(workload_name)),
+            (CILIUM_POLICY, policy_name(workload_name)),
+            (CONFIG_MAP, gateway_config_map_name(workload_name)),
+        ):
             self._applied.pop((kind, namespace, name), None)
         self._publish()
 
@@ -219,7 +251,7 @@ class EgressEnforcer:
             return False
         intact = (
             event_type != "DELETED"
-            and body.get("spec") == known.spec
+            and _content(body) == known.content
             and all(
                 meta.get("labels", {}).get(k) == v
                 for k, v in known.desired["metadata"]["labels"].items()
@@ -232,7 +264,12 @@ class EgressEnforcer:
             self._applied.pop(key, None)
             self._publish()
             return False
-        await self._apply(known.desired, force=True)
+        try:
+            await self._apply(known.desired, force=True)
+        except KubeError as exc:
+            # Typically the namespace is being deleted; the next reconcile tries again if not.
+            log.warning("could not restore %s %s/%s: %s", *key, exc)
+            return False
         metrics.DRIFT_REPAIRS.labels(kind=key[0]).inc()
         return True
 
