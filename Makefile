@@ -47,6 +47,7 @@ fmt: sync ## Format and autofix with ruff.
 .PHONY: bench
 bench: sync control-plane ## Benchmarks: they print numbers (see bench/); tests never time anything.
 	@$(UV) run --frozen python bench/egress.py
+	@$(UV) run --frozen python bench/admission_engine.py
 	@$(UV) run --frozen python bench/guardrails.py
 	@$(UV) run --frozen python bench/gateway.py
 

@@ -203,11 +203,15 @@ def crds(output_dir: Path | None) -> None:
 
 def _register_component_commands() -> None:
     """Subcommands defined next to the component they run."""
+    from aigis.admission.cli import webhook
+    from aigis.admission.scan import scan
     from aigis.gateway.cli import gateway
     from aigis.guardrails.cli import guard
 
     main.add_command(gateway)
     main.add_command(guard)
+    main.add_command(webhook)
+    main.add_command(scan)
 
 
 _register_component_commands()

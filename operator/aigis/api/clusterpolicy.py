@@ -30,6 +30,7 @@ AICLUSTERPOLICY = ResourceKind(
 PolicyEnforcement = Literal["Enforce", "Audit"]
 RegionAnswer = Literal["Allow", "Deny"]
 ShadowAIMode = Literal["Off", "Audit", "Enforce"]
+PodSecurityLevel = Literal["privileged", "baseline", "restricted"]
 
 # Namespaces no policy governs, whatever its selector says: governing them could stop the
 # cluster itself (the mission's first non-negotiable). aigis's own namespace is added at run time.
@@ -65,6 +66,28 @@ class AIClusterPolicySpec(ApiModel):
     shadow_ai: ShadowAIMode = Field("Audit", alias="shadowAI")
     """What admission does with a pod that looks like AI but no AIWorkload covers: Off ignores
     it, Audit allows it with a warning and records it, Enforce refuses it."""
+    allowed_registries: list[Annotated[str, Field(min_length=1, max_length=MAX_NAME)]] = Field(
+        default_factory=list, max_length=64, json_schema_extra={"x-kubernetes-list-type": "set"}
+    )
+    """Where the images of AI workloads may come from: registry hosts (`ghcr.io`,
+    `registry.example.com:5000`) or host/path prefixes matched on whole path segments
+    (`docker.io/myorg` allows `docker.io/myorg/app`, not `docker.io/myorg-evil/app`). Docker Hub
+    is `docker.io` (short names such as `nginx` mean `docker.io/library/nginx`). Any registry when
+    empty."""
+    require_digest: bool = False
+    """Whether the images of AI workloads must be pinned by digest (`image@sha256:...`): a tag can
+    be moved to other content after review, a digest cannot."""
+    pod_security: PodSecurityLevel = "baseline"
+    """The Pod Security Standards level AI workloads must meet: restricted, baseline, or
+    privileged (no checks). Where several policies apply the strictest level wins."""
+    allow_injection_opt_out: bool = False
+    """Whether a pod may opt out of gateway injection with the annotation `aigis.dev/inject:
+    "false"`. Off by default: a pod without the gateway reaches its providers with nobody checking
+    prompts or holding the keys."""
+    red_team_max_age_days: int | None = Field(None, ge=1, le=3650)
+    """When set, the pods of an AIWorkload are admitted only while its `assurance.lastRedTeam` is
+    at most this many days old; untested AI does not reach production. No requirement when
+    omitted."""
 
 
 class AIClusterPolicyStatus(ApiModel):

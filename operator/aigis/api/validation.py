@@ -78,6 +78,13 @@ _DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 _PII_NAME = re.compile(r"[A-Z][A-Z0-9_]*")
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _RESOURCE_NAMES = ("cpu", "memory", "ephemeral-storage")
+# The reference grammar of container images (distribution/reference): a registry host with an
+# optional port (an IPv6 address in brackets), and lowercase repository path segments.
+_REGISTRY_HOST = re.compile(
+    r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*"
+    r"|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?"
+)
+_REPOSITORY_SEGMENT = re.compile(r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*")
 _SHOWN_CHARS = 80
 
 
@@ -129,6 +136,15 @@ def check_cluster_policy_spec(spec: AIClusterPolicySpec) -> Iterator[FieldError]
         problem = check_host(host)
         if problem:
             yield FieldError(f"spec.allowedHosts[{i}]", problem)
+    seen: dict[str, int] = {}
+    for i, entry in enumerate(spec.allowed_registries):
+        path = f"spec.allowedRegistries[{i}]"
+        problem = registry_prefix_problem(entry)
+        if problem:
+            yield FieldError(path, problem)
+        if entry in seen:
+            yield FieldError(path, f"duplicates spec.allowedRegistries[{seen[entry]}]; remove one")
+        seen.setdefault(entry, i)
 
 
 def check_aiworkload_spec(spec: AIWorkloadSpec) -> Iterator[FieldError]:
@@ -384,6 +400,56 @@ def check_host(host: str) -> str | None:
             f"{shown} is an in-cluster name; declare it as "
             f"service: {{namespace: {namespace}, name: {name}}}"
         )
+    return None
+
+
+def registry_prefix_problem(entry: str) -> str | None:
+    """Why `entry` cannot be an allowedRegistries entry (`host[:port][/path]`), or None.
+
+    The first segment must be a registry host, as container runtimes read it: it contains a dot or
+    a port, or is `localhost`. Anything else would be a Docker Hub namespace, and an entry that
+    silently meant something else than it says would allow the wrong images.
+    """
+    shown = _quote(entry)
+    if any(c.isspace() for c in entry):
+        return f"{shown} contains whitespace; remove it"
+    if "://" in entry:
+        bare = entry.split("://", 1)[1].rstrip("/")
+        return f"{shown} is a URL; write the registry without a scheme: {_quote(bare)}"
+    if "*" in entry:
+        return (
+            f"{shown}: wildcards are not supported; an entry already allows everything under it, "
+            'so write the common prefix, e.g. "registry.example.com/team"'
+        )
+    if "@" in entry:
+        return f"{shown} names an image digest; list the registry or repository prefix only"
+    if entry.endswith("/"):
+        return f"{shown} ends with a slash; write {_quote(entry.rstrip('/'))}"
+    host, _, rest = entry.partition("/")
+    if not _REGISTRY_HOST.fullmatch(host):
+        return (
+            f"{shown}: {_quote(host)} is not a registry host (a name with a dot or a port, or "
+            "localhost, optionally with :port)"
+        )
+    if "." not in host and ":" not in host and host != "localhost":
+        return (
+            f"{shown} does not start with a registry host, so it would be read as a Docker Hub "
+            f"namespace; write {_quote('docker.io/' + entry)} for Docker Hub, or the full host "
+            "of your registry"
+        )
+    if host != host.lower():
+        return f"{shown}: registry hosts are lowercase; write {_quote(entry.lower())}"
+    for segment in rest.split("/") if rest else ():
+        if not _REPOSITORY_SEGMENT.fullmatch(segment):
+            fix = (
+                f" (did you mean {_quote(host + '/' + rest.rsplit(':', 1)[0])}?)"
+                if ":" in segment
+                else ""
+            )
+            return (
+                f"{shown}: path segment {_quote(segment)} is not valid in an image name: use "
+                f"lowercase letters, digits and single separators (., _, __, -){fix}"
+            )
     return None
 
 

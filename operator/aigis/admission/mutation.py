@@ -1,0 +1,630 @@
+"""Pod mutation: the JSON Patch that puts the aigis gateway into a pod an AIWorkload covers.
+
+`render_pod_patch` owns what an injected pod looks like: the gateway as a native sidecar, its
+config and key volumes, the app containers' environment that routes their SDKs through it, the
+move of provider keys from the app to the gateway, and the labels, annotations and finalizer that
+mark the pod. The admission server decides *whether* a pod is covered (selectors, namespaces) and
+calls this on Pod CREATE; the operator renders the ConfigMap the sidecar mounts
+(`aigis.gateway.config`). Both sides share the names from that module, so a mounted path cannot
+drift from the path the gateway config names.
+
+Decisions, and why:
+- The gateway is the first init container with `restartPolicy: Always` (Kubernetes >= 1.29). The
+  kubelet starts it before every other init container and the app, moves on only once its startup
+  probe passes, and stops it after the app containers have exited, so Jobs still complete. On
+  older clusters the API server drops the field and the pod would hang in Init: aigis requires
+  1.29.
+- The probes use HTTP on the metrics listener: the app-facing port listens on loopback only (the
+  gateway is the pod's own proxy), which the kubelet, connecting to the pod IP, cannot reach.
+- App containers are `spec.containers` and the ordinary init containers. The gateway starts first,
+  so ordinary init containers (a model download, a migration) run with it up and are governed like
+  the app. Other native sidecars (a mesh proxy, a log shipper) are infrastructure: they get no proxy
+  settings, which could loop their traffic, but lose provider keys like everyone else.
+- aigis wins for the variables it sets: `OPENAI_BASE_URL`, `OPENAI_API_BASE`, `ANTHROPIC_BASE_URL`
+  and the proxy variables are overwritten in place whatever the user had, because routing the app
+  through the gateway is the point of the injection. `NO_PROXY` is merged instead: the loopback
+  and cluster-local names come first and the user's own entries are kept; a `NO_PROXY` that comes
+  from a ConfigMap or Secret is kept under `AIGIS_ORIGINAL_<name>` and referenced as `$(...)`,
+  which the kubelet expands. Values from `envFrom` cannot be read at admission and are overridden.
+- Other providers' native SDKs (Azure's deployment paths, Cohere, Gemini, Mistral) have no
+  base-URL variable the gateway could serve; their calls take the HTTPS proxy, where the gateway
+  refuses LLM hosts with a message saying to use its `/v1` routes through an OpenAI-compatible SDK.
+- Provider keys: an `env` entry referencing a declared Secret key keeps its name and gets a
+  placeholder value in place (later `$(KEY)` references then see the placeholder); an `envFrom` of
+  a declared Secret is removed, which also drops that Secret's other keys, so provider keys belong
+  in a Secret of their own. The OpenAI and Anthropic SDKs refuse to start without a key, so the
+  placeholder is also set for the variable they read when the workload uses such a provider. Keys
+  mounted as files in the app are not touched here; the validating side reports them.
+- Idempotency: a pod that already has a container named `aigis-gateway` gets no patch. The
+  `aigis.dev/injected` annotation alone does not count: it can be copied into a pod template to skip
+  injection, while the container cannot be forged without also being a gateway. Every operation
+  that is not idempotent (an insert, an append, a removal by index) is pinned by a leading `test`
+  of the list or element it depends on, so the patch applies only to the pod it was computed for:
+  applied twice, it fails as a whole instead of duplicating entries or removing the wrong one.
+- Bad input never raises: a pod whose patched parts have the wrong types, a Windows pod (the
+  gateway is a Linux image), a pod without containers, or a name clash gets `[]`, and the
+  validating side explains what is missing.
+
+Pure: no I/O, clock or environment. Must not import the webhook server or the Kubernetes client.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from aigis.api.aiworkload import AIWorkload, Provider
+from aigis.gateway.config import (
+    CONFIG_FILE_NAME,
+    DEFAULT_KEY_DIR,
+    PROVIDER_ENDPOINTS,
+    gateway_config_map_name,
+)
+
+INJECTED_ANNOTATION: Final = "aigis.dev/injected"
+"""Set to "true" on every injected pod, for people and dashboards (idempotency reads the
+container)."""
+CONFIG_HASH_ANNOTATION: Final = "aigis.dev/gateway-config-hash"
+"""The hash of the gateway config the pod was injected with."""
+OPT_OUT_ANNOTATION: Final = "aigis.dev/inject"
+"""`"false"` skips injection, honoured only where the cluster policy allows opting out."""
+FORENSICS_FINALIZER: Final = "aigis.dev/forensics"
+"""Holds a terminating pod until its evidence bundle is captured."""
+GATEWAY_CONTAINER: Final = "aigis-gateway"
+"""Name of the injected sidecar."""
+WORKLOAD_LABEL: Final = "aigis.dev/workload"
+"""The covering AIWorkload's name (shortened with a hash to fit a label value)."""
+KEY_PLACEHOLDER: Final = "aigis-gateway-holds-the-key"
+"""What app containers see instead of a provider key; the gateway drops it and sends the real
+one."""
+GATEWAY_CONFIG_DIR: Final = "/etc/aigis/gateway"
+"""Where the gateway's ConfigMap is mounted (a directory, so ConfigMap updates reach the file)."""
+ORIGINAL_ENV_PREFIX: Final = "AIGIS_ORIGINAL_"
+"""Prefix under which a user's `NO_PROXY` from a ConfigMap or Secret is kept and referenced."""
+
+CONFIG_VOLUME: Final = "aigis-gateway-config"
+KEYS_VOLUME: Final = "aigis-provider-keys"
+METRICS_PORT_NAME: Final = "aigis-metrics"
+
+_OPENAI_SDK_KEY: Final = "OPENAI_API_KEY"
+_ANTHROPIC_SDK_KEY: Final = "ANTHROPIC_API_KEY"
+_NO_PROXY_NAMES: Final = ("NO_PROXY", "no_proxy")
+_PROXY_NAMES: Final = ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy")
+_MAX_LABEL_VALUE: Final = 63
+# Names the kubelet accepts for variables from `envFrom` on every supported version.
+_ENV_NAME: Final = re.compile(r"[-._a-zA-Z][-._a-zA-Z0-9]*")
+
+
+@dataclass(frozen=True, slots=True)
+class InjectionSettings:
+    """How the gateway sidecar is built: the cluster-wide choices, read once from flags."""
+
+    gateway_image: str
+    """The aigis image; the sidecar runs its `aigis gateway` command."""
+    gateway_port: int = 15080
+    """Loopback port the app reaches the gateway on (its base URLs and proxy)."""
+    metrics_port: int = 15090
+    """Port of `/metrics`, `/healthz` and `/readyz`, which the kubelet probes and Prometheus
+    scrapes."""
+    metrics_host: str = "0.0.0.0"  # noqa: S104 - probes and scrapes arrive on the pod IP
+    """Address the metrics listener binds; `0.0.0.0` so the kubelet and Prometheus reach it."""
+    image_pull_policy: str = "IfNotPresent"
+    """Pull policy of the gateway image."""
+    run_as_user: int | None = 65532
+    """Numeric non-root user of the gateway, so `runAsNonRoot` can be verified by the kubelet
+    whatever user the image names; None leaves it to the image."""
+    default_requests: Mapping[str, str] = field(
+        default_factory=lambda: {"cpu": "50m", "memory": "64Mi"}
+    )
+    """Requests when the AIWorkload sets no gateway resources."""
+    default_limits: Mapping[str, str] = field(default_factory=lambda: {"memory": "256Mi"})
+    """Limits when the AIWorkload sets no gateway resources (no CPU limit: throttling would add
+    latency to every model call)."""
+    cluster_domain: str = "cluster.local"
+    """The cluster's DNS domain; names under it bypass the proxy."""
+    extra_no_proxy: tuple[str, ...] = ()
+    """More `NO_PROXY` entries for every app, e.g. the pod and service CIDRs."""
+
+    def __post_init__(self) -> None:
+        for name in ("gateway_port", "metrics_port"):
+            port = getattr(self, name)
+            if not 1 <= port <= 65535:
+                raise ValueError(f"{name} {port} is not a port (1-65535)")
+        if self.gateway_port == self.metrics_port:
+            raise ValueError(f"gateway_port and metrics_port are both {self.gateway_port}")
+        if not self.gateway_image:
+            raise ValueError("gateway_image is empty; set the aigis image to inject")
+
+    @property
+    def gateway_url(self) -> str:
+        """The URL the app containers reach the gateway at."""
+        return f"http://127.0.0.1:{self.gateway_port}"
+
+
+def render_pod_patch(
+    pod: Mapping[str, Any],
+    workload: AIWorkload,
+    *,
+    settings: InjectionSettings,
+    config_hash: str,
+    opt_out_allowed: bool,
+) -> list[dict[str, Any]]:
+    """The RFC 6902 operations that inject `workload`'s gateway into `pod`; [] when none apply.
+
+    `pod` is the Pod object of an AdmissionReview, which `workload` covers (the caller matched the
+    selector). `config_hash` identifies the gateway config the operator rendered, stamped on the
+    pod so a stale sidecar can be found. Nothing is injected when the workload turns the gateway
+    off, when the pod opts out with `aigis.dev/inject: "false"` and `opt_out_allowed`, when the pod
+    already has the gateway, or when the pod cannot be patched safely (see the module docstring).
+    """
+    if not workload.spec.gateway.inject or not workload.metadata.name:
+        return []
+    try:
+        return _render(pod, workload, settings, config_hash, opt_out_allowed)
+    except _MalformedError:
+        return []
+
+
+class _MalformedError(Exception):
+    """A part of the pod the patch must touch has the wrong type: patching it could not apply."""
+
+
+# Reading plain data: absent and null read as None; a present value of the wrong type is malformed.
+
+
+def _mapping(value: object) -> Mapping[str, Any] | None:
+    if value is None or isinstance(value, Mapping):
+        return value
+    raise _MalformedError
+
+
+def _mappings(value: object) -> list[Mapping[str, Any]] | None:
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(isinstance(item, Mapping) for item in value):
+        raise _MalformedError
+    return value
+
+
+def _text(value: object) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _pointer(*parts: str | int) -> str:
+    """A JSON Pointer; `~` and `/` inside a part (annotation keys) are escaped as RFC 6901 says."""
+    return "".join("/" + str(part).replace("~", "~0").replace("/", "~1") for part in parts)
+
+
+@dataclass(slots=True)
+class _Patch:
+    """Operations, with the `test`s that pin non-idempotent ones collected to run first."""
+
+    pins: list[dict[str, Any]] = field(default_factory=list)
+    ops: list[dict[str, Any]] = field(default_factory=list)
+
+    def pin(self, path: str, value: Any) -> None:
+        self.pins.append({"op": "test", "path": path, "value": value})
+
+    def add(self, path: str, value: Any) -> None:
+        self.ops.append({"op": "add", "path": path, "value": value})
+
+    def replace(self, path: str, value: Any) -> None:
+        self.ops.append({"op": "replace", "path": path, "value": value})
+
+    def remove(self, path: str) -> None:
+        self.ops.append({"op": "remove", "path": path})
+
+    def extend(self, path: str, current: Sequence[Any] | None, items: Sequence[Any]) -> None:
+        """Append `items` to the list at `path`, creating it when absent.
+
+        Creating a whole list with `add` is idempotent; appending is not, so it is pinned to the
+        whole list as it was: only a `test` of the list itself sees that it grew (its last
+        element is still in place after an append).
+        """
+        if not items:
+            return
+        if current is None:
+            self.add(path, list(items))
+            return
+        self.pin(path, list(current))
+        for item in items:
+            self.add(f"{path}/-", item)
+
+    def result(self) -> list[dict[str, Any]]:
+        return [*self.pins, *self.ops]
+
+
+@dataclass(frozen=True, slots=True)
+class _Keys:
+    """The provider keys the gateway holds, as the app containers would reference them."""
+
+    refs: frozenset[tuple[str, str]]
+    """(Secret name, key) of every declared provider key."""
+    by_secret: Mapping[str, tuple[str, ...]]
+    """Secret name -> its declared keys."""
+    files: tuple[tuple[Provider, str, str], ...]
+    """(provider, Secret name, key) mounted as `<key dir>/<provider>`; the first key wins for a
+    provider, because the gateway reads one file per provider and duplicate paths would make the
+    API server refuse the pod."""
+    sdk_keys: tuple[str, ...]
+    """Key variables the SDKs pointed at the gateway insist on."""
+
+
+def _read_keys(workload: AIWorkload) -> _Keys:
+    gateway = workload.spec.gateway
+    by_secret: dict[str, list[str]] = {}
+    files: dict[Provider, tuple[Provider, str, str]] = {}
+    for key in gateway.provider_keys:
+        ref = key.secret_ref
+        by_secret.setdefault(ref.name, [])
+        if ref.key not in by_secret[ref.name]:
+            by_secret[ref.name].append(ref.key)
+        files.setdefault(key.provider, (key.provider, ref.name, ref.key))
+    providers = {key.provider for key in gateway.provider_keys}
+    providers.update(model.provider for model in workload.spec.models)
+    formats = {PROVIDER_ENDPOINTS[provider].wire_format for provider in providers}
+    sdk_keys = tuple(
+        name
+        for name, wire_format in ((_OPENAI_SDK_KEY, "openai"), (_ANTHROPIC_SDK_KEY, "anthropic"))
+        if wire_format in formats
+    )
+    return _Keys(
+        refs=frozenset((k.secret_ref.name, k.secret_ref.key) for k in gateway.provider_keys),
+        by_secret={name: tuple(keys) for name, keys in by_secret.items()},
+        files=tuple(files.values()),
+        sdk_keys=sdk_keys,
+    )
+
+
+def _render(
+    pod: Mapping[str, Any],
+    workload: AIWorkload,
+    settings: InjectionSettings,
+    config_hash: str,
+    opt_out_allowed: bool,
+) -> list[dict[str, Any]]:
+    if not isinstance(pod, Mapping):
+        return []
+    metadata = _mapping(pod.get("metadata"))
+    spec = _mapping(pod.get("spec"))
+    if spec is None:
+        return []
+    annotations = _mapping(metadata.get("annotations")) if metadata is not None else None
+    if (
+        opt_out_allowed
+        and annotations is not None
+        and _text(annotations.get(OPT_OUT_ANNOTATION)).strip().lower() == "false"
+    ):
+        return []
+    pod_os = _mapping(spec.get("os"))
+    if pod_os is not None and _text(pod_os.get("name")) == "windows":
+        return []
+    containers = _mappings(spec.get("containers"))
+    init_containers = _mappings(spec.get("initContainers"))
+    ephemeral = _mappings(spec.get("ephemeralContainers"))
+    everyone = [*(containers or ()), *(init_containers or ()), *(ephemeral or ())]
+    if not containers or any(_text(c.get("name")) == GATEWAY_CONTAINER for c in everyone):
+        return []
+
+    keys = _read_keys(workload)
+    patch = _Patch()
+    app_env = _app_env(workload, settings)
+    for index, container in enumerate(containers):
+        _patch_container(patch, _pointer("spec", "containers", index), container, keys, app_env)
+    for index, container in enumerate(init_containers or ()):
+        sidecar = container.get("restartPolicy") == "Always"
+        path = _pointer("spec", "initContainers", index)
+        _patch_container(patch, path, container, keys, None if sidecar else app_env)
+
+    volumes = _mappings(spec.get("volumes"))
+    taken = {_text(volume.get("name")) for volume in volumes or ()}
+    config_volume = _free_name(CONFIG_VOLUME, taken)
+    new_volumes: list[dict[str, Any]] = [
+        {
+            "name": config_volume,
+            "configMap": {"name": gateway_config_map_name(workload.metadata.name or "")},
+        }
+    ]
+    mounts = [{"name": config_volume, "mountPath": GATEWAY_CONFIG_DIR, "readOnly": True}]
+    if keys.files:
+        keys_volume = _free_name(KEYS_VOLUME, taken | {config_volume})
+        new_volumes.append(_keys_volume(keys_volume, keys))
+        mounts.append({"name": keys_volume, "mountPath": DEFAULT_KEY_DIR, "readOnly": True})
+
+    port_names = {
+        _text(port.get("name"))
+        for container in everyone
+        for port in _mappings(container.get("ports")) or ()
+    }
+    gateway = _gateway_container(workload, settings, mounts, METRICS_PORT_NAME not in port_names)
+    init_path = _pointer("spec", "initContainers")
+    if init_containers is None:
+        patch.add(init_path, [gateway])
+    else:
+        # Inserting first shifts every init container: pinned to the one it displaces.
+        if init_containers:
+            patch.pin(f"{init_path}/0", init_containers[0])
+        else:
+            patch.pin(init_path, [])
+        patch.add(f"{init_path}/0", gateway)
+    patch.extend(_pointer("spec", "volumes"), volumes, new_volumes)
+    _patch_metadata(patch, metadata, workload, config_hash)
+    return patch.result()
+
+
+def _free_name(wanted: str, taken: set[str]) -> str:
+    """`wanted`, or `wanted-2`, `wanted-3`, ... when the pod already uses the name."""
+    name, suffix = wanted, 2
+    while name in taken:
+        name, suffix = f"{wanted}-{suffix}", suffix + 1
+    return name
+
+
+def _keys_volume(name: str, keys: _Keys) -> dict[str, Any]:
+    return {
+        "name": name,
+        "projected": {
+            # Owned by root and read by the gateway's non-root user: readable, never writable.
+            "defaultMode": 0o444,
+            "sources": [
+                {"secret": {"name": secret, "items": [{"key": key, "path": provider}]}}
+                for provider, secret, key in keys.files
+            ],
+        },
+    }
+
+
+def _gateway_container(
+    workload: AIWorkload,
+    settings: InjectionSettings,
+    mounts: list[dict[str, Any]],
+    name_port: bool,
+) -> dict[str, Any]:
+    """The sidecar: hardened to pass the restricted Pod Security level whatever the app sets."""
+    metrics = settings.metrics_port
+    port: dict[str, Any] = {"containerPort": metrics, "protocol": "TCP"}
+    if name_port:
+        # Port names are unique per pod: a user's own `aigis-metrics` port keeps its name.
+        port = {"name": METRICS_PORT_NAME, **port}
+    security: dict[str, Any] = {
+        "allowPrivilegeEscalation": False,
+        "capabilities": {"drop": ["ALL"]},
+        "privileged": False,
+        "readOnlyRootFilesystem": True,
+        "runAsNonRoot": True,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+    if settings.run_as_user is not None:
+        security["runAsUser"] = settings.run_as_user
+    return {
+        "name": GATEWAY_CONTAINER,
+        "image": settings.gateway_image,
+        "imagePullPolicy": settings.image_pull_policy,
+        "command": [
+            "aigis",
+            "gateway",
+            "--config",
+            f"{GATEWAY_CONFIG_DIR}/{CONFIG_FILE_NAME}",
+            "--listen",
+            f"127.0.0.1:{settings.gateway_port}",
+            "--metrics-listen",
+            f"{settings.metrics_host}:{metrics}",
+        ],
+        "restartPolicy": "Always",
+        "ports": [port],
+        # The kubelet starts the app (and later init containers) only once this passes.
+        "startupProbe": _http_probe("/readyz", metrics, period=1, failures=60),
+        "readinessProbe": _http_probe("/readyz", metrics, period=5, failures=3),
+        "livenessProbe": _http_probe("/healthz", metrics, period=10, failures=3, timeout=3),
+        "resources": _resources(workload, settings),
+        "securityContext": security,
+        "volumeMounts": mounts,
+        # A config the gateway refuses is explained on stderr: show it in the pod's status.
+        "terminationMessagePolicy": "FallbackToLogsOnError",
+    }
+
+
+def _http_probe(
+    path: str, port: int, *, period: int, failures: int, timeout: int = 1
+) -> dict[str, Any]:
+    return {
+        "httpGet": {"path": path, "port": port},
+        "periodSeconds": period,
+        "failureThreshold": failures,
+        "timeoutSeconds": timeout,
+    }
+
+
+def _resources(workload: AIWorkload, settings: InjectionSettings) -> dict[str, Any]:
+    """The workload's gateway resources as written, else the defaults, never a mix of the two:
+    a default request could exceed a limit the workload set and make the pod invalid."""
+    declared = workload.spec.gateway.resources
+    if declared is not None and (declared.requests or declared.limits):
+        return {
+            section: dict(values)
+            for section, values in (("requests", declared.requests), ("limits", declared.limits))
+            if values
+        }
+    resources: dict[str, Any] = {}
+    if settings.default_requests:
+        resources["requests"] = dict(settings.default_requests)
+    if settings.default_limits:
+        resources["limits"] = dict(settings.default_limits)
+    return resources
+
+
+@dataclass(frozen=True, slots=True)
+class _AppEnv:
+    """The variables every app container gets: fixed ones, and the parts of the merged NO_PROXY."""
+
+    fixed: Mapping[str, str]
+    no_proxy: tuple[str, ...]
+
+
+def _app_env(workload: AIWorkload, settings: InjectionSettings) -> _AppEnv:
+    url = settings.gateway_url
+    fixed = {
+        "OPENAI_BASE_URL": f"{url}/v1",
+        "OPENAI_API_BASE": f"{url}/v1",
+        # The Anthropic SDK appends `/v1/messages` itself.
+        "ANTHROPIC_BASE_URL": url,
+        **dict.fromkeys(_PROXY_NAMES, url),
+    }
+    domain = settings.cluster_domain.strip(".")
+    no_proxy = [
+        "localhost",
+        "127.0.0.1",
+        "::1",
+        ".svc",
+        f".{domain}",
+        # Always defined by the kubelet: clients that reach the API server by address bypass too.
+        "$(KUBERNETES_SERVICE_HOST)",
+    ]
+    # Declared in-cluster services are reached directly (the NetworkPolicy allows them); short
+    # names carry no `.svc` suffix, so they are listed one by one.
+    namespace = workload.metadata.namespace
+    for rule in workload.spec.egress:
+        service = rule.service
+        if service is None or service.name is None:
+            continue
+        target = service.namespace or namespace
+        if target is None or target == namespace:
+            no_proxy.append(service.name)
+        if target is not None:
+            no_proxy.append(f"{service.name}.{target}")
+    no_proxy.extend(settings.extra_no_proxy)
+    return _AppEnv(fixed=fixed, no_proxy=tuple(dict.fromkeys(no_proxy)))
+
+
+def _secret_key_ref(entry: Mapping[str, Any]) -> tuple[str, str] | None:
+    value_from = entry.get("valueFrom")
+    ref = value_from.get("secretKeyRef") if isinstance(value_from, Mapping) else None
+    if not isinstance(ref, Mapping):
+        return None
+    return _text(ref.get("name")), _text(ref.get("key"))
+
+
+def _patch_container(
+    patch: _Patch,
+    path: str,
+    container: Mapping[str, Any],
+    keys: _Keys,
+    app_env: _AppEnv | None,
+) -> None:
+    """Take provider keys out of one container and, for an app container, route it through the
+    gateway (`app_env` is None for other native sidecars).
+
+    Operations on one list run as: replacements in place, removals from the highest index down,
+    then appends, so every index refers to the list as the pod had it.
+    """
+    env = _mappings(container.get("env"))
+    env_from = _mappings(container.get("envFrom"))
+    entries = env or []
+    names = [_text(entry.get("name")) for entry in entries]
+    env_path = f"{path}/env"
+    removals: list[int] = []
+    appends: list[dict[str, Any]] = []
+
+    for index, entry in enumerate(entries):
+        name = names[index]
+        if _secret_key_ref(entry) in keys.refs:
+            patch.replace(f"{env_path}/{index}", {"name": name, "value": KEY_PLACEHOLDER})
+        elif app_env is not None and name in app_env.fixed:
+            wanted = {"name": name, "value": app_env.fixed[name]}
+            if entry != wanted:
+                patch.replace(f"{env_path}/{index}", wanted)
+
+    if app_env is not None:
+        no_proxy = list(app_env.no_proxy)
+        for name in _NO_PROXY_NAMES:
+            indexes = [index for index, other in enumerate(names) if other == name]
+            if not indexes:
+                continue
+            # Of duplicates the kubelet uses the last: that one is the user's value.
+            effective = entries[indexes[-1]]
+            if "valueFrom" in effective:
+                kept = ORIGINAL_ENV_PREFIX + name
+                patch.replace(
+                    f"{env_path}/{indexes[-1]}",
+                    {"name": kept, "valueFrom": effective["valueFrom"]},
+                )
+                no_proxy.append(f"$({kept})")
+                indexes.pop()
+            else:
+                no_proxy.extend(part.strip() for part in _text(effective.get("value")).split(","))
+            removals.extend(indexes)
+        merged = ",".join(part for part in dict.fromkeys(no_proxy) if part)
+        appends.extend(
+            {"name": name, "value": value}
+            for name, value in app_env.fixed.items()
+            if name not in names
+        )
+        appends.extend({"name": name, "value": merged} for name in _NO_PROXY_NAMES)
+
+    placeholders: list[str] = []
+    from_removals: list[int] = []
+    for index, source in enumerate(env_from or ()):
+        secret = _mapping(source.get("secretRef"))
+        held = keys.by_secret.get(_text(secret.get("name"))) if secret is not None else None
+        if held is None:
+            continue
+        from_removals.append(index)
+        prefix = _text(source.get("prefix"))
+        placeholders.extend(prefix + key for key in held if _ENV_NAME.fullmatch(prefix + key))
+    if app_env is not None:
+        placeholders.extend(keys.sdk_keys)
+    present = set(names) | {entry["name"] for entry in appends}
+    for name in dict.fromkeys(placeholders):
+        if name not in present:
+            appends.append({"name": name, "value": KEY_PLACEHOLDER})
+
+    # Removals come with appends of NO_PROXY to the same list, whose pin covers them too.
+    for index in sorted(removals, reverse=True):
+        patch.remove(f"{env_path}/{index}")
+    patch.extend(env_path, env, appends)
+    for index in sorted(from_removals, reverse=True):
+        patch.pin(f"{path}/envFrom/{index}", (env_from or [])[index])
+        patch.remove(f"{path}/envFrom/{index}")
+
+
+def _patch_metadata(
+    patch: _Patch,
+    metadata: Mapping[str, Any] | None,
+    workload: AIWorkload,
+    config_hash: str,
+) -> None:
+    labels = {WORKLOAD_LABEL: _label_value(workload.metadata.name or "")}
+    annotations = {INJECTED_ANNOTATION: "true", CONFIG_HASH_ANNOTATION: config_hash}
+    finalize = workload.spec.forensics.capture_on_termination
+    if metadata is None:
+        new: dict[str, Any] = {"labels": labels, "annotations": annotations}
+        if finalize:
+            new["finalizers"] = [FORENSICS_FINALIZER]
+        patch.add("/metadata", new)
+        return
+    for field_name, wanted in (("labels", labels), ("annotations", annotations)):
+        current = _mapping(metadata.get(field_name))
+        if current is None:
+            patch.add(_pointer("metadata", field_name), wanted)
+            continue
+        for key, value in wanted.items():
+            # `add` on an existing member replaces it: idempotent, and aigis's value wins.
+            if current.get(key) != value:
+                patch.add(_pointer("metadata", field_name, key), value)
+    finalizers = metadata.get("finalizers")
+    if finalizers is not None and not isinstance(finalizers, list):
+        raise _MalformedError
+    if finalize and FORENSICS_FINALIZER not in (finalizers or ()):
+        patch.extend(_pointer("metadata", "finalizers"), finalizers, [FORENSICS_FINALIZER])
+
+
+def _label_value(name: str) -> str:
+    """`name` as a label value: as is up to 63 characters, else cut with a hash suffix (object
+    names start and end alphanumeric, and the hex suffix keeps the end so)."""
+    if len(name) <= _MAX_LABEL_VALUE:
+        return name
+    digest = hashlib.sha256(name.encode()).hexdigest()[:10]
+    return f"{name[: _MAX_LABEL_VALUE - 11]}-{digest}"
