@@ -48,6 +48,7 @@ fmt: sync ## Format and autofix with ruff.
 bench: sync control-plane ## Benchmarks: they print numbers (see bench/); tests never time anything.
 	@$(UV) run --frozen python bench/egress.py
 	@$(UV) run --frozen python bench/admission_engine.py
+	@$(UV) run --frozen python bench/admission_server.py
 	@$(UV) run --frozen python bench/guardrails.py
 	@$(UV) run --frozen python bench/gateway.py
 

@@ -612,6 +612,28 @@ def test_a_lagging_cache_is_rechecked_live_before_refusing() -> None:
     )
 
 
+def test_refusals_in_quick_succession_read_live_once() -> None:
+    view = LaggingView([], namespaces=NAMESPACES, workloads=[], policies=POLICIES)
+    now = [100.0]
+    server, metrics = make_server(view, monotonic=lambda: now[0])
+    body = review(deployment("llm", **MODEL_SERVER))
+
+    async def scenario() -> None:
+        async with running(server) as (port, session):
+            for _ in range(3):
+                status, answer = await post(session, port, "/validate", body)
+                assert status == 200
+                assert answer["response"]["allowed"] is False
+            now[0] += 2.0
+            await post(session, port, "/validate", body)
+
+    asyncio.run(asyncio.wait_for(scenario(), 30))
+    assert view.live_reads == 2
+    text = generate_latest(metrics.registry).decode()
+    assert 'aigis_webhook_live_reads_total{result="skipped"} 2.0' in text
+    assert 'aigis_webhook_live_reads_total{result="unchanged"} 2.0' in text
+
+
 def test_no_live_read_for_an_allowed_object() -> None:
     view = LaggingView([], namespaces=NAMESPACES, workloads=[support_bot()], policies=POLICIES)
     response = call(make_server(view)[0], "/validate", review(deployment()))
@@ -926,3 +948,16 @@ def test_bad_settings_name_the_flag(settings: WebhookSettings, flag: str) -> Non
 )
 def test_good_settings(settings: WebhookSettings) -> None:
     assert settings.problems() == []
+
+
+def test_the_command_refuses_bad_flags_before_starting_anything() -> None:
+    from click.testing import CliRunner
+
+    from aigis.cli import main
+
+    result = CliRunner().invoke(
+        main, ["webhook", "--webhook-url", "http://127.0.0.1:9443", "--scope", "a=b"]
+    )
+    assert result.exit_code == 2
+    assert "--webhook-url" in result.output
+    assert "--aigis-namespace" in result.output

@@ -66,7 +66,7 @@ class WebhookMetrics:
         self.live_reads = Counter(
             "aigis_webhook_live_reads_total",
             "Namespaces re-read from the API server before a refusal, by result (changed: the "
-            "cache was behind; unchanged; failed).",
+            "cache was behind; unchanged; skipped: read moments ago and found current; failed).",
             ["result"],
             registry=self.registry,
         )

@@ -91,6 +91,10 @@ REVIEWED_KINDS: Final = frozenset(
     }
 )
 _INJECTION_MEMO_SIZE: Final = 1024
+LIVE_READ_QUIET_SECONDS: Final = 1.0
+"""After a live read found the cache current, the namespace is not read live again for this
+long: a stream of refused creates (a ReplicaSet retrying, or a client hammering) must not turn
+into as many reads of the API server, and anything newer reaches the cache by watch meanwhile."""
 
 
 # --- pure: reading and writing AdmissionReviews -------------------------------------------
@@ -254,6 +258,7 @@ class AdmissionServer:
         aigis_namespace: str | None = None,
         audit: Callable[[AuditRecord], None] | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        monotonic: Callable[[], float] = time.monotonic,
         max_body_bytes: int = MAX_BODY_BYTES,
         read_timeout_seconds: float = READ_TIMEOUT_SECONDS,
         tls_ready: Callable[[], bool] = lambda: True,
@@ -264,6 +269,8 @@ class AdmissionServer:
         self._aigis_namespace = aigis_namespace
         self._audit = audit
         self._clock = clock
+        self._monotonic = monotonic
+        self._quiet_until: dict[str, float] = {}
         self._max_body = max_body_bytes
         self._read_timeout = read_timeout_seconds
         self._tls_ready = tls_ready
@@ -407,6 +414,8 @@ class AdmissionServer:
         """The decision again on live AIWorkloads and namespace labels, if they differ."""
         namespace = request.namespace
         assert namespace is not None
+        if not self._may_read_live(namespace):
+            return decision
         try:
             labels, workloads = await asyncio.gather(
                 self._view.read_namespace_labels(namespace), self._view.read_workloads(namespace)
@@ -419,10 +428,26 @@ class AdmissionServer:
         if dict(labels) == dict(cached.namespace_labels) and _same_workloads(
             workloads, cached.workloads
         ):
-            self._metrics.live_reads.labels("unchanged").inc()
+            self._live_read_unchanged(namespace)
             return decision
         self._metrics.live_reads.labels("changed").inc()
         return self._review(request, self._make_context(namespace, labels, workloads))
+
+    def _may_read_live(self, namespace: str) -> bool:
+        until = self._quiet_until.get(namespace)
+        if until is None:
+            return True
+        if self._monotonic() < until:
+            self._metrics.live_reads.labels("skipped").inc()
+            return False
+        del self._quiet_until[namespace]
+        return True
+
+    def _live_read_unchanged(self, namespace: str) -> None:
+        self._metrics.live_reads.labels("unchanged").inc()
+        if len(self._quiet_until) > 10_000:
+            self._quiet_until.clear()
+        self._quiet_until[namespace] = self._monotonic() + LIVE_READ_QUIET_SECONDS
 
     @staticmethod
     def _review(request: ReviewRequest, context: AdmissionContext) -> Decision:
@@ -482,7 +507,7 @@ class AdmissionServer:
             return []
         labels = template.labels
         covering = covering_workloads(labels, self._view.workloads(namespace))
-        if not covering and looks_like_ai(ai_evidence(template)):
+        if not covering and looks_like_ai(ai_evidence(template)) and self._may_read_live(namespace):
             # Possibly covered by an AIWorkload created a moment ago that the cache lacks.
             try:
                 covering = covering_workloads(labels, await self._view.read_workloads(namespace))
@@ -490,7 +515,10 @@ class AdmissionServer:
                 self._metrics.live_reads.labels("failed").inc()
                 log.warning("live read of namespace %s failed (%s)", namespace, error)
             else:
-                self._metrics.live_reads.labels("changed" if covering else "unchanged").inc()
+                if covering:
+                    self._metrics.live_reads.labels("changed").inc()
+                else:
+                    self._live_read_unchanged(namespace)
         if len(covering) != 1:
             # Nothing to inject, or an ambiguity the validating pass refuses with both names.
             return []
