@@ -1608,3 +1608,18 @@ def test_now_is_a_parameter() -> None:
     )
     assert review_object(pod(), early).allowed
     assert not review_object(pod(), late).allowed
+
+
+def test_a_fake_gateway_container_does_not_hide_provider_keys() -> None:
+    """The injection skips pods that already have an `aigis-gateway` container; one that is not
+    aigis's image must not make the engine believe the keys were moved out of the app."""
+    impostor = {
+        "name": GATEWAY_CONTAINER,
+        "image": "attacker.example/sidecar:1",
+        "restartPolicy": "Always",
+    }
+    obj = pod(containers=[container(env=[HELD])])
+    obj["spec"]["initContainers"] = [impostor]
+    decision = review_object(obj, context([workload()], gateway_image=GATEWAY_IMAGE))
+    rules = {r.rule for r in decision.reasons}
+    assert "secrets/provider-key-in-app" in rules

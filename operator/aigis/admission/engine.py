@@ -421,7 +421,9 @@ def _review_covered(
                     "policies (see its status.violations)",
                 )
             )
-        injected = gateway_injected(model, template, bounds)
+        injected = gateway_injected(model, template, bounds) and not _impostor_gateway(
+            template, ctx
+        )
         reasons.extend(_provider_keys(template, model, shown, injected, ctx))
         reasons.extend(_red_team(labels_path, model, shown, bounds, ctx.now))
     reasons.extend(_token_automount(template))
@@ -460,6 +462,26 @@ def _containers(template: PodTemplate, ctx: AdmissionContext) -> Iterator[_Conta
             ):
                 continue
             yield _Container(f"{template.spec_path}.{list_name}[{index}]", list_name, fields)
+
+
+def _impostor_gateway(template: PodTemplate, ctx: AdmissionContext) -> bool:
+    """A container named like the gateway that is not aigis's gateway image.
+
+    The injection skips pods that already have a container of that name, so without this check
+    a pod could carry a fake sidecar and keep its provider keys in the app container.
+    """
+    if ctx.gateway_image is None:
+        return False
+    for list_name in _CONTAINER_LISTS:
+        entries = template.spec.get(list_name)
+        for entry in entries if isinstance(entries, list) else ():
+            if (
+                isinstance(entry, Mapping)
+                and entry.get("name") == GATEWAY_CONTAINER
+                and entry.get("image") != ctx.gateway_image
+            ):
+                return True
+    return False
 
 
 def _images(template: PodTemplate, bounds: PolicyBounds, ctx: AdmissionContext) -> Iterator[Reason]:
