@@ -73,6 +73,8 @@ def test_exact_network_policy_for_a_sample(
     assert condition(obj, "NetworkPolicyApplied")["status"] == "True"
     assert condition(obj, "Compliant")["status"] == "True"
     assert obj["status"]["networkPolicies"] == ["aigis-bot"]
+    # No finalizer: deleting a workload (or its namespace) never waits for the operator.
+    assert "finalizers" not in obj["metadata"]
     policy = cluster.wait_for("aigis-bot", lambda: network_policy(cluster, namespace, "aigis-bot"))
     assert policy["metadata"]["labels"] == {
         "app.kubernetes.io/managed-by": "aigis",

@@ -14,18 +14,20 @@ import logging
 import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import kopf
 
 from aigis import metrics
 from aigis.api.validation import parse_aiworkload_spec, parse_cluster_policy_spec
 from aigis.controller.enforcer import WorkloadEnforcer
-from aigis.controller.kube import KubeClient
+from aigis.controller.kube import KubeClient, KubeError
 from aigis.controller.status import (
     COMPLIANT,
     INVALID,
+    EgressOutcome,
     build_aiworkload_status,
     build_cluster_policy_status,
 )
@@ -87,6 +89,34 @@ def _namespace_labels(index: kopf.Index[str, Any], namespace: str) -> dict[str, 
     return {}
 
 
+@dataclass
+class OperatorState:
+    """What the handlers and the refresh loop share for the life of the operator."""
+
+    enforcer: WorkloadEnforcer
+    states: WorkloadStates = field(default_factory=lambda: WorkloadStates())
+    bodies: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    """The latest AIWorkload objects seen, by (namespace, name)."""
+    indices: tuple[kopf.Index[str, Any], kopf.Index[str, Any]] | None = None
+    """kopf's cluster-policy and namespace-label indices, once a handler has seen them."""
+    refresher: asyncio.Task[None] | None = None
+
+    def cluster_policies(self) -> list[NamedPolicy]:
+        return _named_policies(self.indices[0]) if self.indices else []
+
+    def namespace_labels(self, namespace: str) -> dict[str, str]:
+        return _namespace_labels(self.indices[1], namespace) if self.indices else {}
+
+
+def _status_changed(before: Mapping[str, Any], after: Mapping[str, Any]) -> bool:
+    return any(before.get(key) != value for key, value in after.items())
+
+
+def _describe(body: Mapping[str, Any]) -> str:
+    meta = body.get("metadata", {})
+    return f"AIWorkload {meta.get('namespace')}/{meta.get('name')}"
+
+
 def register_handlers(settings: OperatorSettings) -> None:
     """Register every handler; `settings` fixes intervals and what the enforcer does."""
 
@@ -109,16 +139,19 @@ def register_handlers(settings: OperatorSettings) -> None:
             ThreadPoolExecutor(max_workers=32, thread_name_prefix="aigis-api")
         )
         kube = await asyncio.to_thread(KubeClient.from_environment)
-        memo.enforcer = WorkloadEnforcer(kube, operator_settings, clock=time.monotonic)
-        memo.states = WorkloadStates()
+        # One object shared by every per-object memo (kopf copies the root memo shallowly).
+        state = OperatorState(WorkloadEnforcer(kube, operator_settings, clock=time.monotonic))
+        memo.state = state
 
     operator_settings = settings
 
     @kopf.on.cleanup(id="close")
     async def close(memo: kopf.Memo, **_: Any) -> None:
-        enforcer: WorkloadEnforcer | None = getattr(memo, "enforcer", None)
-        if enforcer is not None:
-            enforcer.kube.close()
+        state: OperatorState | None = getattr(memo, "state", None)
+        if state is not None:
+            if state.refresher is not None:
+                state.refresher.cancel()
+            state.enforcer.kube.close()
 
     @kopf.index(GROUP, VERSION, AICLUSTERPOLICIES, id="cluster_policies")
     def cluster_policies(name: str, spec: kopf.Spec, **_: Any) -> dict[str, dict[str, Any]]:
@@ -128,31 +161,24 @@ def register_handlers(settings: OperatorSettings) -> None:
     def namespace_labels(name: str, labels: kopf.Labels, **_: Any) -> dict[str, dict[str, str]]:
         return {name: dict(labels)}
 
-    async def reconcile_aiworkload(
-        body: kopf.Body,
-        spec: kopf.Spec,
-        status: kopf.Status,
-        meta: kopf.Meta,
-        patch: kopf.Patch,
-        memo: kopf.Memo,
-        cluster_policies: kopf.Index[str, Any],
-        namespace_labels: kopf.Index[str, Any],
-        force: bool = False,
-        **_: Any,
-    ) -> None:
-        """Validate, check compliance, enforce egress, and write status."""
+    async def reconcile(
+        state: OperatorState, body: Mapping[str, Any], *, force: bool
+    ) -> tuple[dict[str, Any], EgressOutcome | None]:
+        """Validate, check compliance, enforce egress and the gateway config; the new status."""
         started = time.perf_counter()
         result = "error"
-        enforcer: WorkloadEnforcer = memo.enforcer
+        enforcer = state.enforcer
+        meta = body["metadata"]
         namespace, name = meta["namespace"], meta["name"]
+        status = body.get("status") or {}
         try:
-            model, errors = parse_aiworkload_spec(dict(spec))
+            model, errors = parse_aiworkload_spec(dict(body.get("spec") or {}))
             compliance = egress = pods = gateway_config = None
             if model is not None and not errors:
                 policies = governing_policies(
-                    _named_policies(cluster_policies),
+                    state.cluster_policies(),
                     namespace,
-                    _namespace_labels(namespace_labels, namespace),
+                    state.namespace_labels(namespace),
                     aigis_namespace=operator_settings.aigis_namespace,
                 )
                 compliance = evaluate_compliance(model, policies)
@@ -170,58 +196,99 @@ def register_handlers(settings: OperatorSettings) -> None:
                 pods_matched=pods,
                 gateway_config=gateway_config,
             )
-            patch.status.update(new_status)
-            _announce(body, status, errors, new_status)
+            _announce(kopf.Body(cast(kopf.RawBody, dict(body))), status, errors, new_status)
             if errors:
-                result, state = "invalid", "invalid"
+                result, kind = "invalid", "invalid"
             else:
                 assert compliance is not None
                 result = "ready"
-                state = "compliant" if compliance.compliant else "noncompliant"
-            memo.states.set(meta["uid"], state)
-            if egress is not None and not egress.in_force:
-                raise kopf.TemporaryError(egress.message, delay=10)
+                kind = "compliant" if compliance.compliant else "noncompliant"
+            state.states.set(meta["uid"], kind)
+            return new_status, egress
         finally:
             metrics.RECONCILES.labels(resource=AIWORKLOADS, result=result).inc()
             metrics.RECONCILE_SECONDS.labels(resource=AIWORKLOADS).observe(
                 time.perf_counter() - started
             )
 
+    async def reconcile_aiworkload(
+        body: kopf.Body,
+        patch: kopf.Patch,
+        memo: kopf.Memo,
+        cluster_policies: kopf.Index[str, Any],
+        namespace_labels: kopf.Index[str, Any],
+        **_: Any,
+    ) -> None:
+        """The event-driven reconcile: status through kopf's patch, retried on API failures."""
+        state: OperatorState = memo.state
+        state.indices = (cluster_policies, namespace_labels)
+        if state.refresher is None:
+            # Started from a resource handler, whose context lets kopf post events from it.
+            state.refresher = asyncio.create_task(refresh_forever(state))
+        new_status, egress = await reconcile(state, body, force=False)
+        patch.status.update(new_status)
+        if egress is not None and not egress.in_force:
+            raise kopf.TemporaryError(egress.message, delay=10)
+
     for register in (kopf.on.resume, kopf.on.create, kopf.on.update):
         # kopf passes indices as extra keyword arguments, which its handler protocol omits.
         register(GROUP, VERSION, AIWORKLOADS, id="reconcile")(reconcile_aiworkload)  # type: ignore[arg-type]
 
-    @kopf.timer(
-        GROUP,
-        VERSION,
-        AIWORKLOADS,
-        id="refresh",
-        interval=settings.refresh_seconds,
-        initial_delay=settings.refresh_seconds,
-    )
-    async def refresh_aiworkload(**kwargs: Any) -> None:
-        """Reconcile again on a timer: new DNS answers, and policies re-applied even if unchanged
-        (a policy someone relabelled drops out of the drift watch; this puts it back)."""
-        await reconcile_aiworkload(**kwargs, force=True)
+    async def refresh_forever(state: OperatorState) -> None:
+        """Reconcile every known workload again, every `--refresh-seconds`.
 
-    @kopf.on.event(GROUP, VERSION, AIWORKLOADS, id="forget_deleted")
-    def forget_deleted_aiworkload(
-        event: kopf.RawEvent, meta: kopf.Meta, memo: kopf.Memo, **_: Any
+        New DNS answers, and objects re-applied even if unchanged (a policy someone relabelled
+        drops out of the drift watch; this puts it back). A plain task rather than a kopf timer:
+        kopf gives objects with timers a finalizer, and then an AIWorkload (and its namespace)
+        could not be deleted while the operator is down.
+        """
+        limit = asyncio.Semaphore(16)
+
+        async def refresh(body: Mapping[str, Any]) -> None:
+            async with limit:
+                try:
+                    new_status, _ = await reconcile(state, body, force=True)
+                    if _status_changed(body.get("status") or {}, new_status):
+                        meta = body["metadata"]
+                        await asyncio.to_thread(
+                            state.enforcer.kube.patch_aiworkload_status,
+                            meta["namespace"],
+                            meta["name"],
+                            new_status,
+                        )
+                except KubeError as exc:
+                    if exc.status != 404:  # 404: deleted meanwhile, nothing left to refresh
+                        log.warning("refresh of %s failed: %s", _describe(body), exc)
+                except Exception:  # one workload's failure must not stop the others' refresh
+                    log.exception("refresh of %s failed", _describe(body))
+
+        while True:
+            await asyncio.sleep(operator_settings.refresh_seconds)
+            await asyncio.gather(*(refresh(b) for b in list(state.bodies.values())))
+
+    @kopf.on.event(GROUP, VERSION, AIWORKLOADS, id="track")
+    def track_aiworkload(
+        event: kopf.RawEvent, body: kopf.Body, meta: kopf.Meta, memo: kopf.Memo, **_: Any
     ) -> None:
-        """Drop a deleted workload from the gauges and the enforcer's memory.
+        """Remember each workload's latest object for the refresh loop; forget deleted ones.
 
         A raw event handler rather than `on.delete`, which would add a finalizer: the generated
-        policies go with the workload through owner references, so deletion need not wait.
+        objects go with the workload through owner references, so deletion need not wait.
         """
+        state: OperatorState = memo.state
+        key = (meta.get("namespace") or "", meta.get("name") or "")
         if event.get("type") == "DELETED":
-            memo.states.forget(meta.get("uid") or "")
-            memo.enforcer.forget(meta.get("namespace") or "", meta.get("name") or "")
+            state.bodies.pop(key, None)
+            state.states.forget(meta.get("uid") or "")
+            state.enforcer.forget(*key)
+        else:
+            state.bodies[key] = dict(body)
 
     async def repair_drift(
         event: kopf.RawEvent, body: kopf.Body, memo: kopf.Memo, logger: kopf.Logger, **_: Any
     ) -> None:
         """Put a generated policy back when someone edits or deletes it."""
-        repaired = await memo.enforcer.repair(str(event.get("type")), dict(body))
+        repaired = await memo.state.enforcer.repair(str(event.get("type")), dict(body))
         if repaired:
             logger.warning(
                 "%s %s was changed or deleted; restored it", body["kind"], body["metadata"]["name"]
@@ -257,7 +324,7 @@ def register_handlers(settings: OperatorSettings) -> None:
     async def propagate_cluster_policy(meta: kopf.Meta, memo: kopf.Memo, **_: Any) -> None:
         """Re-reconcile every workload now, rather than at its next refresh."""
         revision = f"{meta['name']}@{meta.get('resourceVersion')}"
-        await memo.enforcer.touch_workloads(POLICY_REVISION_ANNOTATION, revision)
+        await memo.state.enforcer.touch_workloads(POLICY_REVISION_ANNOTATION, revision)
 
     @kopf.on.event(GROUP, VERSION, AICLUSTERPOLICIES, id="propagate_deletion")
     async def propagate_cluster_policy_deletion(
@@ -265,7 +332,7 @@ def register_handlers(settings: OperatorSettings) -> None:
     ) -> None:
         if event.get("type") == "DELETED":
             revision = f"{meta.get('name')}@deleted-{meta.get('resourceVersion')}"
-            await memo.enforcer.touch_workloads(POLICY_REVISION_ANNOTATION, revision)
+            await memo.state.enforcer.touch_workloads(POLICY_REVISION_ANNOTATION, revision)
 
 
 def _announce(

@@ -175,3 +175,13 @@ class KubeClient:
             body={"metadata": {"annotations": dict(annotations)}},
             content_type=MERGE_CONTENT_TYPE,
         )
+
+    def patch_aiworkload_status(self, namespace: str, name: str, status: Mapping[str, Any]) -> None:
+        """Merge-patch the status subresource (lists such as conditions are replaced whole)."""
+        self.request(
+            "PATCH",
+            f"/apis/aigis.dev/v1alpha1/namespaces/{quote(namespace)}/aiworkloads/{quote(name)}"
+            "/status",
+            body={"status": dict(status)},
+            content_type=MERGE_CONTENT_TYPE,
+        )
