@@ -242,7 +242,7 @@ def test_gateway_resources(gateway_spec: dict[str, Any], expected: dict[str, Any
 def test_metrics_port_name_is_dropped_when_the_pod_already_uses_it() -> None:
     app = app_container(ports=[{"name": "aigis-metrics", "containerPort": 9000}])
     gateway = gateway_of(inject(pod(spec={"containers": [app]})))
-    assert gateway["ports"] == [{"containerPort": 15090, "protocol": "TCP"}]
+    assert gateway["ports"] == [{"containerPort": 15091, "protocol": "TCP"}]
 
 
 # --- volumes ------------------------------------------------------------------------------

@@ -106,9 +106,9 @@ class InjectionSettings:
     """The aigis image; the sidecar runs its `aigis gateway` command."""
     gateway_port: int = 15080
     """Loopback port the app reaches the gateway on (its base URLs and proxy)."""
-    metrics_port: int = 15090
+    metrics_port: int = 15091
     """Port of `/metrics`, `/healthz` and `/readyz`, which the kubelet probes and Prometheus
-    scrapes."""
+    scrapes. Not 15090: Istio's Envoy serves its metrics there, and meshed pods would clash."""
     metrics_host: str = "0.0.0.0"  # noqa: S104 - probes and scrapes arrive on the pod IP
     """Address the metrics listener binds; `0.0.0.0` so the kubelet and Prometheus reach it."""
     image_pull_policy: str = "IfNotPresent"
