@@ -961,7 +961,8 @@ SIGNALS: tuple[Signal, ...] = (
             "sonst stirbst du", "o mueres", "tu muertes", "or i will delete you", "i command you",
             "i order you", "you must obey", "you have no choice", "you are forced to",
             "you will comply", "your life depends", "your existence depends", "only survive if",
-            "solo sobrevives", "ich befehle dir", "du musst gehorchen",
+            "solo sobrevives", "ich befehle dir", "befehle ich dir", "du musst gehorchen",
+            "i hereby order you", "i hereby command you",
         ),
     ),
     _s(
@@ -977,6 +978,15 @@ SIGNALS: tuple[Signal, ...] = (
             1,
         ),
         lex("i am an openai", "i work at openai", "i am an anthropic", "i work at anthropic"),
+        near(
+            lex("as your", "as the system", "als dein", "als ihr", "als system"),
+            lex(
+                "developer", "creator", "administrator", "admin", "administrator*", "operator",
+                "entwickler", "ersteller", "systemadministrator",
+            ),
+            1,
+        ),
+        lex("als systemadministrator", "as system administrator", "as sysadmin"),
     ),
     _s(
         "hypothetical_frame",
@@ -1254,6 +1264,39 @@ SIGNALS: tuple[Signal, ...] = (
         lex(
             "hello gpt", "hi gpt", "hey gpt", "hello chatgpt", "hallo gpt", "hallo chatgpt",
             "hello ai", "hallo ki",
+        ),
+    ),
+    _s(
+        "prior_erasure",
+        0.6,
+        near(
+            near(
+                alt(PRIOR, lex("last", "letzte*")),
+                alt(INSTRUCTIONS, lex("message", "messages", "conversation", "nachricht*")),
+                1,
+            ),
+            lex(
+                "never happened", "did not happen", "didn't happen", "never existed",
+                "does not exist", "doesn't exist", "never was", "nie passiert", "nie gegeben",
+                "nicht existiert", "is void", "is cancelled", "is canceled",
+            ),
+            3,
+        ),
+    ),
+    _s(
+        "confidential_dump",
+        0.3,
+        near(
+            lex(
+                "show", "reveal", "display", "print", "list", "dump", "output", "give me",
+                "zeige", "zeig", "gib", "verrate", "liste", "ausgeben",
+            ),
+            lex(
+                "all confidential", "confidential data", "confidential information",
+                "all internal data", "internal data", "all secret", "secret data",
+                "vertrauliche*", "geheime* daten", "interne* daten",
+            ),
+            3,
         ),
     ),
     _s(
