@@ -1069,6 +1069,14 @@ def test_token_automount(spec_changes: dict[str, Any], expected: set[str]) -> No
     assert rules(decision) <= {RULE_TOKEN_AUTOMOUNT}
 
 
+def test_a_declared_token_need_allows_the_mount() -> None:
+    obj = pod(automountServiceAccountToken=True)
+    declared = workload()
+    declared["spec"]["serviceAccountToken"] = True
+    assert RULE_TOKEN_AUTOMOUNT in rules(review_object(obj, context([workload()])))
+    assert RULE_TOKEN_AUTOMOUNT not in rules(review_object(obj, context([declared])))
+
+
 # --- red team ------------------------------------------------------------------------------------
 
 

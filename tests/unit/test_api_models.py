@@ -51,6 +51,7 @@ def test_minimal_spec_gets_every_default() -> None:
             "retentionDays": 30,
             "checkpoint": False,
         },
+        "serviceAccountToken": False,
     }
 
 

@@ -426,7 +426,8 @@ def _review_covered(
         )
         reasons.extend(_provider_keys(template, model, shown, injected, ctx))
         reasons.extend(_red_team(labels_path, model, shown, bounds, ctx.now))
-    reasons.extend(_token_automount(template))
+    if model is None or not model.service_account_token:
+        reasons.extend(_token_automount(template, shown))
     reasons.extend(_images(template, bounds, ctx))
     reasons.extend(_pod_security(template, bounds))
     return [(r, enforce) for r in reasons]
@@ -671,16 +672,17 @@ def _literal_key_reasons(variable: str, value: object, path: str, shown: str) ->
         )
 
 
-def _token_automount(template: PodTemplate) -> Iterator[Reason]:
+def _token_automount(template: PodTemplate, shown: str) -> Iterator[Reason]:
     spec = template.spec
     if spec.get("automountServiceAccountToken") is not False:
         yield Reason(
             rule=RULE_TOKEN_AUTOMOUNT,
             path=f"{template.spec_path}.automountServiceAccountToken",
             message="the pod gets a ServiceAccount token, so the AI workload (and anyone who "
-            "steers it, e.g. by prompt injection) can call the Kubernetes API; AIWorkload has no "
-            "way to declare that it needs to",
-            fix="set automountServiceAccountToken: false in the pod spec",
+            f"steers it, e.g. by prompt injection) can call the Kubernetes API, which AIWorkload "
+            f"{shown} does not declare",
+            fix="set automountServiceAccountToken: false in the pod spec, or declare "
+            f"serviceAccountToken: true in AIWorkload {shown} if it needs the API",
         )
     volumes = spec.get("volumes")
     for index, volume in enumerate(volumes if isinstance(volumes, list) else ()):
@@ -692,9 +694,9 @@ def _token_automount(template: PodTemplate) -> Iterator[Reason]:
                     path=f"{template.spec_path}.volumes[{index}].projected.sources[{j}]"
                     ".serviceAccountToken",
                     message="projects a ServiceAccount token into the pod, so the AI workload "
-                    "can call the Kubernetes API; AIWorkload has no way to declare that it "
-                    "needs to",
-                    fix="remove the serviceAccountToken projection",
+                    f"can call the Kubernetes API, which AIWorkload {shown} does not declare",
+                    fix="remove the serviceAccountToken projection, or declare "
+                    f"serviceAccountToken: true in AIWorkload {shown}",
                 )
 
 

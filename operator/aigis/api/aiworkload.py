@@ -392,6 +392,9 @@ class AIWorkloadSpec(ApiModel):
     """Evidence capture."""
     assurance: Assurance | None = None
     """Red-team attestation."""
+    service_account_token: bool = False
+    """The pods may mount a ServiceAccount token to call the Kubernetes API. Off by default: a
+    workload steered by prompt injection could otherwise act with its ServiceAccount's rights."""
 
 
 class Violation(ApiModel):
