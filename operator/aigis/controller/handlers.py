@@ -21,6 +21,8 @@ from typing import Any, cast
 import kopf
 
 from aigis import metrics
+from aigis.admission.mutation import FORENSICS_FINALIZER
+from aigis.admission.mutation import WORKLOAD_LABEL as INJECTED_WORKLOAD_LABEL
 from aigis.api.validation import parse_aiworkload_spec, parse_cluster_policy_spec
 from aigis.controller.enforcer import WorkloadEnforcer
 from aigis.controller.kube import KubeClient, KubeError
@@ -134,6 +136,8 @@ def register_handlers(settings: OperatorSettings) -> None:
         managed = f"{MANAGED_BY_LABEL}={MANAGED_BY}"
         for plural in ("networkpolicies", "ciliumnetworkpolicies", "configmaps"):
             settings.watching.label_selectors[plural] = managed
+        # Only pods the webhook injected (they carry the workload label).
+        settings.watching.label_selectors["pods"] = INJECTED_WORKLOAD_LABEL
         # Reconciles call the API server from threads; enough of them for bursts of creations.
         asyncio.get_running_loop().set_default_executor(
             ThreadPoolExecutor(max_workers=32, thread_name_prefix="aigis-api")
@@ -302,6 +306,36 @@ def register_handlers(settings: OperatorSettings) -> None:
         repair_drift
     )
     kopf.on.event("", "v1", "configmaps", labels=managed, id="repair_drift")(repair_drift)
+
+    @kopf.on.event(
+        "", "v1", "pods", labels={INJECTED_WORKLOAD_LABEL: kopf.PRESENT}, id="release_forensics"
+    )
+    async def release_forensics_finalizer(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+        """Let a terminating injected pod go, recording that no evidence was captured.
+
+        The webhook adds the forensics finalizer so that no pod leaves before its evidence is
+        taken; until this version of aigis has forensic capture, the honest outcome is a
+        recorded reason instead of a pod stuck in Terminating (and a namespace that cannot be
+        deleted).
+        """
+        meta = body["metadata"]
+        finalizers = list(meta.get("finalizers") or [])
+        if not meta.get("deletionTimestamp") or FORENSICS_FINALIZER not in finalizers:
+            return
+        kopf.warn(
+            body,
+            reason="EvidenceNotCaptured",
+            message="released without a forensic evidence bundle: this aigis version does not "
+            "capture evidence yet",
+        )
+        state: OperatorState = memo.state
+        await asyncio.to_thread(
+            state.enforcer.kube.remove_pod_finalizer,
+            meta["namespace"],
+            meta["name"],
+            finalizers,
+            FORENSICS_FINALIZER,
+        )
 
     @kopf.on.resume(GROUP, VERSION, AICLUSTERPOLICIES, id="validate")
     @kopf.on.create(GROUP, VERSION, AICLUSTERPOLICIES, id="validate")

@@ -185,3 +185,26 @@ class KubeClient:
             body={"status": dict(status)},
             content_type=MERGE_CONTENT_TYPE,
         )
+
+    def remove_pod_finalizer(
+        self, namespace: str, name: str, finalizers: list[str], finalizer: str
+    ) -> None:
+        """Drop one finalizer, only if the list is still what the caller saw (a JSON Patch
+        `test`), so a finalizer another controller added meanwhile is never lost."""
+        try:
+            self.request(
+                "PATCH",
+                f"/api/v1/namespaces/{quote(namespace)}/pods/{quote(name)}",
+                body=[
+                    {"op": "test", "path": "/metadata/finalizers", "value": finalizers},
+                    {
+                        "op": "replace",
+                        "path": "/metadata/finalizers",
+                        "value": [f for f in finalizers if f != finalizer],
+                    },
+                ],
+                content_type="application/json-patch+json",
+            )
+        except KubeError as exc:
+            if exc.status not in (404, 409, 422):  # gone, or changed: the next event retries
+                raise
