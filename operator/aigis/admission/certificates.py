@@ -39,9 +39,10 @@ from typing import Any, Protocol
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from aigis.tls import PrivateKey, build_ca, build_leaf, new_key
 
 log = logging.getLogger("aigis.webhook.certificates")
 
@@ -52,8 +53,6 @@ SECRET_TLS_CERT = "tls.crt"  # noqa: S105
 SECRET_TLS_KEY = "tls.key"  # noqa: S105
 SECRET_CA_CERT = "ca.crt"  # noqa: S105
 SECRET_CA_KEY = "ca.key"  # noqa: S105
-
-PrivateKey = ec.EllipticCurvePrivateKey
 
 
 # --- pure: values ---------------------------------------------------------------------------
@@ -171,39 +170,15 @@ def issue_ca(
     now: datetime, policy: RotationPolicy, *, common_name: str = CA_COMMON_NAME
 ) -> KeyPair:
     """A self-signed CA that may sign end-entity certificates only (path length 0)."""
-    key = ec.generate_private_key(ec.SECP256R1())
+    key = new_key()
     name = x509.Name(
         [
             x509.NameAttribute(NameOID.ORGANIZATION_NAME, "aigis"),
             x509.NameAttribute(NameOID.COMMON_NAME, common_name),
         ]
     )
-    public = key.public_key()
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(public)
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - policy.backdate)
-        .not_valid_after(now + policy.ca_lifetime)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), critical=False)
-        .sign(key, hashes.SHA256())
+    certificate = build_ca(
+        key, name, now - policy.backdate, now + policy.ca_lifetime, path_length=0
     )
     return KeyPair(_cert_pem(certificate), _key_pem(key))
 
@@ -216,47 +191,23 @@ def issue_serving_certificate(
     ca_key = serialization.load_pem_private_key(ca.key_pem, password=None)
     if not isinstance(ca_key, PrivateKey):
         raise ValueError("the CA key is not an ECDSA key")
-    key = ec.generate_private_key(ec.SECP256R1())
-    sans: list[x509.GeneralName] = [x509.DNSName(name) for name in hosts.dns_names]
-    sans += [x509.IPAddress(ipaddress.ip_address(ip)) for ip in hosts.ip_addresses]
-    not_after = min(now + policy.serving_lifetime, ca_cert.not_valid_after_utc)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(
-            x509.Name(
-                [
-                    x509.NameAttribute(NameOID.ORGANIZATION_NAME, "aigis"),
-                    x509.NameAttribute(NameOID.COMMON_NAME, SERVING_COMMON_NAME),
-                ]
-            )
-        )
-        .issuer_name(ca_cert.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - policy.backdate)
-        .not_valid_after(not_after)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=False,
-                crl_sign=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .add_extension(x509.SubjectAlternativeName(sans), critical=False)
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
-            critical=False,
-        )
-        .sign(ca_key, hashes.SHA256())
+    key = new_key()
+    subject = x509.Name(
+        [
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "aigis"),
+            x509.NameAttribute(NameOID.COMMON_NAME, SERVING_COMMON_NAME),
+        ]
+    )
+    certificate = build_leaf(
+        key,
+        subject,
+        ca_cert,
+        ca_key,
+        now - policy.backdate,
+        min(now + policy.serving_lifetime, ca_cert.not_valid_after_utc),
+        usage=ExtendedKeyUsageOID.SERVER_AUTH,
+        dns_names=hosts.dns_names,
+        ip_addresses=hosts.ip_addresses,
     )
     return KeyPair(_cert_pem(certificate), _key_pem(key))
 
