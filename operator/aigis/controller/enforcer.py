@@ -1,23 +1,26 @@
 """Putting a workload's generated objects in force, and keeping them there.
 
-The objects are its egress policies (NetworkPolicy, CiliumNetworkPolicy) and its gateway's
-ConfigMap. The shell around `aigis.egress` and `aigis.controller.gateway`: it resolves declared
-hosts (through the injectable resolver), looks up declared Services, renders with the pure
-functions, applies with server-side apply, and remembers what it applied so that an edit or
-deletion by someone else is undone (drift repair). Owner references on every object let the
-garbage collector remove them with their AIWorkload; aigis itself never has to.
+The objects are its egress policies (NetworkPolicy, CiliumNetworkPolicy), its gateway's
+ConfigMap, and the Secret holding its gateways' audit key (created once, never rewritten:
+`aigis.controller.auditkey`). The shell around `aigis.egress` and `aigis.controller.gateway`: it
+resolves declared hosts (through the injectable resolver), looks up declared Services, renders
+with the pure functions, applies with server-side apply, and remembers what it applied so that an
+edit or deletion by someone else is undone (drift repair). Owner references on every object let
+the garbage collector remove them with their AIWorkload; aigis itself never has to.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from aigis import metrics
 from aigis.api.aiworkload import AIWorkloadSpec
+from aigis.controller.auditkey import AUDIT_KEY_BYTES, holds_audit_key, render_audit_key_secret
 from aigis.controller.gateway import render_gateway_config_map
 from aigis.controller.kube import KubeClient, KubeError
 from aigis.controller.status import APPLIED, AUDIT_MODE, EgressOutcome
@@ -32,6 +35,7 @@ from aigis.egress.networkpolicy import (
 )
 from aigis.egress.resolver import AddressBook, Resolver, StaticResolver, SystemResolver
 from aigis.gateway.config import gateway_config_map_name
+from aigis.gateway.identity import audit_key_secret_name
 from aigis.settings import OperatorSettings
 
 NETWORK_POLICY = "NetworkPolicy"
@@ -101,6 +105,8 @@ class WorkloadEnforcer:
         self._addresses = AddressBook(resolver or make_resolver(settings), clock=clock)
         self._applied: dict[tuple[str, str, str], _Applied] = {}
         self._cilium_seen: tuple[bool, float] | None = None
+        self._audit_keys: set[tuple[str, str]] = set()
+        """(namespace, Secret name) of audit keys seen in place since the last forced pass."""
 
     async def _kinds(self) -> tuple[str, ...]:
         if self._mode == "NetworkPolicy":
@@ -230,7 +236,35 @@ class WorkloadEnforcer:
                 await asyncio.to_thread(self.kube.delete, manifest)
             return None
         await self._apply(manifest, force=force)
+        await self.ensure_audit_key(ref, force=force)
         return str(manifest["metadata"]["name"])
+
+    async def ensure_audit_key(self, ref: WorkloadRef, *, force: bool = False) -> bool:
+        """Create the workload's audit-key Secret if it is missing; True when one was created.
+
+        An existing Secret is never rewritten (its key signs lines already written). One without
+        a usable key (made by hand) is replaced, since no gateway could have chained with it.
+        """
+        name = audit_key_secret_name(ref.name)
+        known = (ref.namespace, name)
+        if known in self._audit_keys and not force:
+            return False
+        path = f"/api/v1/namespaces/{ref.namespace}/secrets"
+        existing = await asyncio.to_thread(self.kube.request, "GET", f"{path}/{name}")
+        if holds_audit_key(existing):
+            self._audit_keys.add(known)
+            return False
+        if existing is not None:
+            log.warning("audit-key Secret %s/%s holds no usable key; replacing it", *known)
+            await asyncio.to_thread(self.kube.request, "DELETE", f"{path}/{name}")
+        manifest = render_audit_key_secret(ref, secrets.token_bytes(AUDIT_KEY_BYTES))
+        try:
+            await asyncio.to_thread(self.kube.request, "POST", path, body=manifest)
+        except KubeError as exc:
+            if exc.status != 409:  # another replica created it first: that key stands
+                raise
+        self._audit_keys.add(known)
+        return existing is None
 
     def forget(self, namespace: str, workload_name: str) -> None:
         """The workload is gone; its objects go through garbage collection, not repair."""
@@ -240,6 +274,7 @@ class WorkloadEnforcer:
             (CONFIG_MAP, gateway_config_map_name(workload_name)),
         ):
             self._applied.pop((kind, namespace, name), None)
+        self._audit_keys.discard((namespace, audit_key_secret_name(workload_name)))
         self._publish()
 
     async def repair(self, event_type: str, body: Mapping[str, Any]) -> bool:
