@@ -15,6 +15,7 @@ from aigis.gateway.config import (
     parse_gateway_config,
     render_gateway_config,
 )
+from aigis.gateway.policy import check_upstream
 
 
 def workload(**spec: Any) -> AIWorkload:
@@ -55,36 +56,97 @@ def test_render_maps_models_egress_and_keys() -> None:
         ("authorization", "openai", "global"),
         ("x-api-key", "anthropic", "global"),
     ]
+    # The catalogue places api.anthropic.com, so the entry's region "eu" does not count.
     assert [(h.host, h.ports, h.region) for h in config.allowed_hosts] == [
         ("api.openai.com", [443], "global"),
-        ("api.anthropic.com", [443], "eu"),
+        ("api.anthropic.com", [443], "global"),
     ]
     assert (config.namespace, config.name, config.data_regions) == ("shop", "bot", ["us", "eu"])
     assert [m.name for m in config.models] == ["gpt-4o-mini", "claude-sonnet-4-5", "gpt-4o"]
 
 
 @pytest.mark.parametrize(
-    ("provider", "base_urls", "expected"),
+    ("provider", "hosts", "explicit", "expected"),
     [
-        pytest.param("self-hosted", {}, [], id="self-hosted-needs-a-base-url"),
         pytest.param(
-            "self-hosted",
-            {"self-hosted": "http://vllm.models.svc:8000/v1/"},
-            ["http://vllm.models.svc:8000/v1"],
-            id="self-hosted-with-base-url",
+            "openai", ["eu.api.openai.com"], None, ["https://eu.api.openai.com/v1"],
+            id="readme-example-declared-eu-host",
         ),
-        pytest.param("bedrock", {"bedrock": "https://x"}, [], id="bedrock-is-not-spoken"),
-        pytest.param("mistral", {}, ["https://api.mistral.ai/v1"], id="mistral-default"),
+        pytest.param(
+            "azure-openai", ["support.openai.azure.com"], None,
+            ["https://support.openai.azure.com/openai/v1"], id="azure-resource-host",
+        ),
+        pytest.param(
+            "mistral", ["api.eu.mistral.ai", "search.example.com"], None,
+            ["https://api.eu.mistral.ai/v1"], id="other-hosts-do-not-count",
+        ),
+        pytest.param(
+            "cohere", ["api.cohere.ai"], None, ["https://api.cohere.ai/compatibility/v1"],
+            id="provider-path-prefix",
+        ),
+        pytest.param(
+            "openai", ["eu.api.openai.com", "us.api.openai.com"], None, [],
+            id="several-hosts-no-guess",
+        ),
+        pytest.param(
+            "openai", ["eu.api.openai.com", "us.api.openai.com"], "https://us.api.openai.com/v1/",
+            ["https://us.api.openai.com/v1"], id="explicit-picks-one",
+        ),
+        pytest.param("self-hosted", [], None, [], id="self-hosted-needs-a-base-url"),
+        pytest.param(
+            "self-hosted", [], "http://vllm.models.svc:8000/v1/",
+            ["http://vllm.models.svc:8000/v1"], id="self-hosted-with-base-url",
+        ),
+        pytest.param("bedrock", [], "https://x.example.com", [], id="bedrock-is-not-spoken"),
+        pytest.param("mistral", [], None, ["https://api.mistral.ai/v1"], id="mistral-default"),
     ],
-)
-def test_render_upstream_base_urls(
-    provider: str, base_urls: dict[str, str], expected: list[str]
+)  # fmt: skip
+def test_render_upstream_base_urls_from_the_declaration(
+    provider: str, hosts: list[str], explicit: str | None, expected: list[str]
 ) -> None:
     model: dict[str, Any] = {"provider": provider, "name": "m"}
     if provider == "self-hosted":
         model["image"] = "registry.example.com/vllm:1"
-    config = render_gateway_config(workload(models=[model]), base_urls=base_urls)
+    upstreams = [] if explicit is None else [{"provider": provider, "baseUrl": explicit}]
+    config = render_gateway_config(
+        workload(
+            models=[model], egress=[{"host": h} for h in hosts], gateway={"upstreams": upstreams}
+        )
+    )
     assert [u.base_url for u in config.upstreams] == expected
+
+
+@pytest.mark.parametrize(
+    ("egress", "trust", "expected"),
+    [
+        pytest.param({"host": "llm.corp.example", "region": "eu"}, True, "eu", id="trusted"),
+        pytest.param({"host": "llm.corp.example", "region": "eu"}, False, None, id="untrusted"),
+        pytest.param(
+            {"host": "eu.api.openai.com", "region": "us"}, False, "eu", id="catalogue-wins"
+        ),
+        pytest.param({"host": "*.corp.example", "region": "eu"}, False, None, id="wildcard"),
+    ],
+)
+def test_host_rule_regions_follow_trust_declared_regions(
+    egress: dict[str, Any], trust: bool, expected: str | None
+) -> None:
+    config = render_gateway_config(workload(egress=[egress]), trust_declared_regions=trust)
+    assert [h.region for h in config.allowed_hosts] == [expected]
+
+
+def test_an_in_cluster_upstream_gets_a_host_rule_from_its_service_entry() -> None:
+    config = render_gateway_config(
+        workload(
+            models=[{"provider": "self-hosted", "name": "m", "image": "r.example.com/vllm:1"}],
+            egress=[{"service": {"namespace": "ml", "name": "vllm"}, "ports": [{"port": 8000}]}],
+            gateway={"upstreams": [{"provider": "self-hosted", "baseUrl": "http://vllm.ml.svc:8000/v1"}]},
+            dataRegions=["eu"],
+        )
+    )  # fmt: skip
+    assert [(h.host, h.ports, h.region, h.in_cluster) for h in config.allowed_hosts] == [
+        ("vllm.ml.svc", [8000], None, True)
+    ]
+    assert check_upstream(config, config.upstreams[0]) is None
 
 
 def test_dump_and_parse_round_trip() -> None:
@@ -164,7 +226,9 @@ def test_upstream_region_comes_from_the_endpoint_catalogue(
     base_url: str, region: str | None
 ) -> None:
     config = render_gateway_config(
-        workload(models=[{"provider": "mistral", "name": "mistral-large"}]),
-        base_urls={"mistral": base_url},
+        workload(
+            models=[{"provider": "mistral", "name": "mistral-large"}],
+            gateway={"upstreams": [{"provider": "mistral", "baseUrl": base_url}]},
+        )
     )
     assert config.upstreams[0].region == region

@@ -91,6 +91,30 @@ def test_model_without_an_upstream_is_a_gateway_error() -> None:
             None,
             id="wildcard-in-region",
         ),
+        pytest.param(
+            [HostRule(host="*.openai.com", region="eu")],
+            ["eu"],
+            "api.openai.com",
+            443,
+            "region_not_allowed",
+            id="wildcard-region-yields-to-the-catalogue-for-a-known-host",
+        ),
+        pytest.param(
+            [HostRule(host="*.api.openai.com", region="us")],
+            ["eu"],
+            "eu.api.openai.com",
+            443,
+            None,
+            id="wildcard-host-the-catalogue-places-in-region",
+        ),
+        pytest.param(
+            [HostRule(host="vllm.ml.svc", ports=[8000], in_cluster=True)],
+            ["eu"],
+            "vllm.ml.svc",
+            8000,
+            None,
+            id="in-cluster-service-without-region",
+        ),
     ],
 )
 def test_check_destination(

@@ -15,6 +15,7 @@ from aigis.api.aiworkload import (
     AIWorkloadStatus,
     EgressRule,
 )
+from aigis.api.clusterpolicy import AIClusterPolicySpec
 from aigis.api.common import ApiModel
 
 MINIMAL = {
@@ -44,7 +45,7 @@ def test_minimal_spec_gets_every_default() -> None:
             "promptLogging": "Hash",
             "failureMode": "FailClosed",
         },
-        "gateway": {"inject": True, "providerKeys": []},
+        "gateway": {"inject": True, "providerKeys": [], "upstreams": []},
         "forensics": {
             "captureOnTermination": True,
             "logsMaxBytes": 10 * 1024 * 1024,
@@ -118,6 +119,9 @@ def test_status_accepts_what_the_operator_writes() -> None:
         pytest.param(spec_with(forensics={"retentionDays": 1.5}), "valid integer",
                      id="integer-is-not-a-float"),
         pytest.param(spec_with(colour="blue"), "Extra inputs", id="unknown-field"),
+        pytest.param(spec_with(gateway={"upstreams": [{"provider": "openai",
+                                                       "baseUrl": "api.openai.com/v1"}]}),
+                     "should match pattern", id="base-url-needs-a-scheme"),
     ],
 )  # fmt: skip
 def test_types_are_strict_like_the_api_server(spec: dict[str, Any], words: str) -> None:
@@ -196,3 +200,9 @@ def test_every_cross_field_rule_is_proven_by_a_row() -> None:
     proven = {message for _, _, message in CROSS_FIELD_CASES if message}
     unproven = [r for r in rules if not any(p in r for p in proven)]
     assert not unproven, f"add a CROSS_FIELD_CASES row for: {unproven}"
+
+
+def test_cluster_policy_trusts_declared_regions_unless_told_not_to() -> None:
+    assert AIClusterPolicySpec().trust_declared_regions is True
+    strict = AIClusterPolicySpec.model_validate({"trustDeclaredRegions": False}, by_alias=True)
+    assert strict.trust_declared_regions is False

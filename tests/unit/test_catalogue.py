@@ -4,19 +4,27 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from typing import get_args
 
 import pytest
 
+from aigis.api.aiworkload import Provider
 from aigis.api.regions import DATA_REGIONS
 from aigis.egress.catalogue import (
     ENDPOINTS,
     LOCATIONS,
+    PROVIDER_APIS,
     Cloud,
     Endpoint,
+    default_base_url,
     default_upstream,
+    effective_region,
     jurisdiction_of_location,
     lookup_endpoint,
+    provider_base_url,
+    region_conflicts,
 )
+from aigis.gateway.config import PROVIDER_ENDPOINTS
 
 # One location per cloud, in the EU, to turn a hostname shape into a host that must match it.
 SAMPLE_LOCATION: dict[Cloud, str] = {
@@ -785,3 +793,99 @@ def test_default_hosts_are_exact_hosts() -> None:
 def test_basis_stays_short_enough_for_a_status_message() -> None:
     longest = max((lookup_endpoint(sample_host(row)).basis for row in ENDPOINTS), key=len)
     assert len(longest) <= 300, longest
+
+
+@pytest.mark.parametrize(
+    ("host", "declared", "trust", "region"),
+    [
+        pytest.param("api.openai.com", "eu", True, "global", id="catalogue-wins-over-declared"),
+        pytest.param("eu.api.openai.com", None, True, "eu", id="catalogue-alone"),
+        pytest.param("eu.api.openai.com", "us", False, "eu", id="catalogue-needs-no-trust"),
+        pytest.param("llm.corp.example", "eu", True, "eu", id="declared-for-unknown-host"),
+        pytest.param("llm.corp.example", "eu", False, None, id="declared-not-trusted"),
+        pytest.param("acme.openai.azure.com", "eu", True, "eu", id="declared-for-azure-resource"),
+        pytest.param("*.api.openai.com", "eu", True, "eu", id="wildcard-cannot-be-placed"),
+        pytest.param(None, "eu", True, "eu", id="cidr-or-service-declared"),
+        pytest.param(None, "eu", False, None, id="cidr-or-service-not-trusted"),
+        pytest.param(None, None, True, None, id="nothing-declared"),
+    ],
+)
+def test_effective_region(
+    host: str | None, declared: str | None, trust: bool, region: str | None
+) -> None:
+    assert effective_region(host, declared, trust_declared=trust).region == region
+
+
+@pytest.mark.parametrize(
+    ("host", "declared", "conflicting"),
+    [
+        pytest.param("api.openai.com", "eu", ["api.openai.com"], id="exact-contradiction"),
+        pytest.param("eu.api.openai.com", "eu", [], id="exact-agreement"),
+        pytest.param("llm.corp.example", "eu", [], id="unknown-host"),
+        pytest.param("*.openai.com", "eu", ["api.openai.com"], id="wildcard-covers-global-host"),
+        pytest.param("*.corp.example", "eu", [], id="wildcard-over-unknown-hosts"),
+        pytest.param(
+            "*.us-east-1.api.aws",
+            "us",
+            ["aws-external-anthropic.us-east-1.api.aws"],
+            id="wildcard-covers-a-location-shape",
+        ),
+    ],
+)
+def test_region_conflicts(host: str, declared: str, conflicting: list[str]) -> None:
+    assert [found.host for found in region_conflicts(host, declared)] == conflicting
+
+
+def test_a_wildcard_over_residency_hosts_conflicts_with_each_other_region() -> None:
+    conflicts = {found.host: found.region for found in region_conflicts("*.api.openai.com", "eu")}
+    assert conflicts["us.api.openai.com"] == "us"
+    assert conflicts["au.api.openai.com"] == "global"
+    assert "eu.api.openai.com" not in conflicts
+
+
+@pytest.mark.parametrize(
+    ("provider", "hosts", "explicit", "url", "candidates"),
+    [
+        pytest.param("openai", ["eu.api.openai.com"], None, "https://eu.api.openai.com/v1",
+                     ["eu.api.openai.com"], id="readme-example"),
+        pytest.param("openai", ["EU.api.openai.com."], None, "https://eu.api.openai.com/v1",
+                     ["eu.api.openai.com"], id="host-normalised"),
+        pytest.param("azure-openai", ["acme.openai.azure.com"], None,
+                     "https://acme.openai.azure.com/openai/v1", ["acme.openai.azure.com"],
+                     id="azure-resource"),
+        pytest.param("gemini", [], None,
+                     "https://generativelanguage.googleapis.com/v1beta/openai", [],
+                     id="default-host-with-path"),
+        pytest.param("openai", ["eu.api.openai.com", "us.api.openai.com"], None, None,
+                     ["eu.api.openai.com", "us.api.openai.com"], id="ambiguous"),
+        pytest.param("openai", ["*.api.openai.com"], None, "https://api.openai.com/v1", [],
+                     id="wildcard-is-not-a-host-to-call"),
+        pytest.param("azure-openai", [], None, None, [], id="azure-missing"),
+        pytest.param("self-hosted", [], None, None, [], id="self-hosted-missing"),
+        pytest.param("self-hosted", [], "http://vllm.ml.svc:8000/v1/",
+                     "http://vllm.ml.svc:8000/v1", [], id="self-hosted-service"),
+        pytest.param("anthropic", ["api.openai.com"], None, "https://api.anthropic.com/v1", [],
+                     id="other-providers-hosts-ignored"),
+    ],
+)  # fmt: skip
+def test_provider_base_url(
+    provider: str, hosts: list[str], explicit: str | None, url: str | None, candidates: list[str]
+) -> None:
+    choice = provider_base_url(provider, hosts, explicit)
+    assert (choice.url, list(choice.hosts)) == (url, candidates)
+
+
+@pytest.mark.parametrize("provider", get_args(Provider))
+def test_every_provider_a_model_can_name_has_one_api_row(provider: str) -> None:
+    api = PROVIDER_APIS[provider]
+    endpoint = PROVIDER_ENDPOINTS[provider]  # type: ignore[index]
+    assert (endpoint.wire_format, endpoint.key_header) == (api.wire_format, api.key_header)
+    assert endpoint.base_url == default_base_url(provider)
+    if api.wire_format is not None and provider != "self-hosted":
+        # A provider the gateway speaks has hosts in the catalogue that say their API path.
+        assert any(row.provider == provider and row.api_path for row in ENDPOINTS)
+
+
+def test_api_paths_only_on_providers_the_gateway_speaks() -> None:
+    spoken = {p for p, api in PROVIDER_APIS.items() if api.wire_format is not None}
+    assert {row.provider for row in ENDPOINTS if row.api_path is not None} <= spoken

@@ -56,8 +56,83 @@ def policy(name: str = "org", **fields: Any) -> NamedPolicy:
         pytest.param(
             spec(dataRegions=["eu"], egress=[{"host": "api.anthropic.com", "region": "eu"}]),
             [],
+            [("RegionMismatch", "spec.egress[0].region"), ("DataRegion", "spec.egress[0].region")],
+            id="catalogue-region-wins-over-a-declared-one",
+        ),
+        pytest.param(
+            spec(egress=[{"host": "api.openai.com", "region": "eu"}]),
+            [policy(allowedRegions=["eu"], unknownRegions="Allow")],
+            [
+                ("RegionMismatch", "spec.egress[0].region"),
+                ("PolicyRegion", "spec.egress[0].region"),
+            ],
+            id="declared-eu-does-not-pass-an-eu-only-policy-for-a-global-host",
+        ),
+        pytest.param(
+            spec(dataRegions=["eu"], egress=[{"host": "eu.api.openai.com", "region": "eu"}]),
+            [policy(allowedRegions=["eu"], trustDeclaredRegions=False)],
             [],
-            id="explicit-region-overrides-catalogue",
+            id="declared-region-agreeing-with-catalogue-needs-no-trust",
+        ),
+        pytest.param(
+            spec(dataRegions=["eu"], egress=[{"host": "eu.api.openai.com", "region": "global"}]),
+            [],
+            [("RegionMismatch", "spec.egress[0].region")],
+            id="any-contradiction-is-a-mismatch",
+        ),
+        pytest.param(
+            spec(dataRegions=["eu"], egress=[{"host": "support.openai.azure.com", "region": "eu"}]),
+            [policy(allowedRegions=["eu"], trustDeclaredRegions=True)],
+            [],
+            id="declared-region-counts-where-the-catalogue-has-none",
+        ),
+        pytest.param(
+            spec(dataRegions=["eu"], egress=[{"host": "*.openai.com", "region": "eu"}]),
+            [],
+            [("RegionMismatch", "spec.egress[0].region")],
+            id="wildcard-declared-eu-covers-the-global-api-host",
+        ),
+        pytest.param(
+            spec(dataRegions=["eu"], egress=[{"host": "*.api.openai.com", "region": "eu"}]),
+            [],
+            [("RegionMismatch", "spec.egress[0].region")],
+            id="wildcard-covers-residency-hosts-of-other-regions",
+        ),
+        pytest.param(
+            spec(dataRegions=["eu"], egress=[{"host": "*.corp.example", "region": "eu"}]),
+            [policy(allowedRegions=["eu"], trustDeclaredRegions=True)],
+            [],
+            id="wildcard-over-hosts-the-catalogue-does-not-know",
+        ),
+        pytest.param(
+            spec(dataRegions=["eu"], egress=[{"host": "api-openai.example", "region": "eu"}]),
+            [policy(allowedRegions=["eu"], trustDeclaredRegions=False)],
+            [("UnknownRegion", "spec.egress[0].region")],
+            id="untrusted-declared-region-is-unknown",
+        ),
+        pytest.param(
+            spec(dataRegions=["eu"], egress=[{"host": "api-openai.example", "region": "eu"}]),
+            [policy(trustDeclaredRegions=False, unknownRegions="Allow")],
+            [],
+            id="untrusted-declared-region-then-unknown-regions-decides",
+        ),
+        pytest.param(
+            spec(egress=[{"host": "llm.corp.example", "region": "eu"}]),
+            [policy("a"), policy("b", trustDeclaredRegions=False, unknownRegions="Allow")],
+            [("UnknownRegion", "spec.egress[0].region")],
+            id="one-distrusting-policy-is-enough",
+        ),
+        pytest.param(
+            spec(egress=[{"cidr": "10.0.0.0/8", "region": "eu"}]),
+            [policy(trustDeclaredRegions=False)],
+            [("UnknownRegion", "spec.egress[0].region")],
+            id="untrusted-declared-region-on-a-cidr",
+        ),
+        pytest.param(
+            spec(dataRegions=["eu"], egress=[{"host": "eu.api.openai.com"}]),
+            [policy(allowedRegions=["eu"], trustDeclaredRegions=False)],
+            [],
+            id="distrust-leaves-catalogue-hosts-alone",
         ),
         pytest.param(
             spec(dataRegions=["eu"], egress=[{"host": "llm.corp.example", "region": "us"}]),
@@ -210,3 +285,42 @@ def test_governing_policies(namespace: str, labels: dict[str, str], expected: li
     ]
     found = governing_policies(policies, namespace, labels, aigis_namespace="aigis-system")
     assert [p.name for p in found] == expected
+
+
+def test_a_region_mismatch_blocks_the_entry_and_says_the_catalogue_wins() -> None:
+    report = evaluate_compliance(
+        spec(
+            dataRegions=["eu", "global"],
+            egress=[{"host": "eu.api.openai.com"}, {"host": "api.openai.com", "region": "eu"}],
+        ),
+        [],
+    )
+    assert [(f.rule, f.path) for f in report.findings] == [
+        ("RegionMismatch", "spec.egress[1].region")
+    ]
+    assert report.blocked_entries == frozenset({1})
+    message = report.findings[0].message
+    assert 'api.openai.com is in region "global"' in message
+    assert 'not "eu" as declared' in message
+    assert report.regions[1].region == "global"
+
+
+def test_a_wildcard_mismatch_names_the_hosts_it_covers() -> None:
+    report = evaluate_compliance(
+        spec(egress=[{"host": "*.openai.com", "region": "eu"}]), [policy(unknownRegions="Allow")]
+    )
+    assert report.blocked_entries == frozenset({0})
+    assert 'api.openai.com is "global"' in report.findings[0].message
+
+
+def test_distrust_is_reported_and_named_in_the_finding() -> None:
+    report = evaluate_compliance(
+        spec(egress=[{"host": "llm.corp.example", "region": "eu"}]),
+        [policy("strict", trustDeclaredRegions=False)],
+    )
+    assert report.trust_declared_regions is False
+    assert report.regions[0].region is None
+    assert "trustDeclaredRegions: false" in report.findings[0].message
+    assert "AIClusterPolicy strict does not trust declared regions" in report.findings[0].message
+    trusting = evaluate_compliance(spec(), [policy()])
+    assert trusting.trust_declared_regions is True

@@ -7,6 +7,8 @@ from typing import Any
 import pytest
 
 from aigis.api.aiworkload import AIWorkloadSpec
+from aigis.api.clusterpolicy import AIClusterPolicySpec
+from aigis.egress.compliance import NamedPolicy, evaluate_compliance
 from aigis.egress.networkpolicy import (
     ClusterDns,
     WorkloadRef,
@@ -215,3 +217,36 @@ def test_cilium_policy_uses_fqdns_and_a_dns_proxy_rule() -> None:
         {"matchLabels": {"k8s:app": "qdrant", "k8s:io.cilium.k8s.namespace.labels.team": "rag"}}
     ]
     assert rendered.notes == ()
+
+
+@pytest.mark.parametrize(
+    ("entry", "trust"),
+    [
+        pytest.param(
+            {"host": "api.openai.com", "region": "eu"}, True, id="global-host-declared-eu"
+        ),
+        pytest.param(
+            {"host": "*.openai.com", "region": "eu"}, True, id="wildcard-over-global-host"
+        ),
+        pytest.param({"host": "llm.corp.example", "region": "eu"}, False, id="untrusted-region"),
+    ],
+)
+def test_entries_whose_region_does_not_hold_are_left_out_in_enforce(
+    entry: dict[str, Any], trust: bool
+) -> None:
+    """The compliance check's blocked entries are what the compiler leaves out."""
+    sample = spec(dataRegions=["eu"], egress=[{"host": "eu.api.openai.com"}, entry])
+    policy = NamedPolicy(
+        "eu-only",
+        AIClusterPolicySpec(allowed_regions=["eu"], trust_declared_regions=trust),
+    )
+    excluded = evaluate_compliance(sample, [policy]).blocked_entries
+    assert excluded == frozenset({1})
+    rendered = render_cilium_network_policy(REF, sample, service_selectors={}, excluded=excluded)
+    names = [
+        name
+        for rule in rendered.manifest["spec"]["egress"]
+        for fqdn in rule.get("toFQDNs", [])
+        for name in fqdn.values()
+    ]
+    assert names == ["eu.api.openai.com"]

@@ -57,6 +57,8 @@ spec:
     ports: [{{port: 5432}}]
   - service: {{namespace: search, name: opensearch}}
     ports: [{{port: 9200}}]
+  - service: {{namespace: models, name: vllm}}
+    ports: [{{port: 8000}}]
   - service:
       namespaceSelector: {{matchLabels: {{kubernetes.io/metadata.name: rag}}}}
       podSelector: {{matchLabels: {{app: qdrant}}}}
@@ -82,6 +84,9 @@ spec:
     providerKeys:
     - provider: azure-openai
       secretRef: {{name: azure-openai-key, key: api-key}}
+    upstreams:
+    - provider: self-hosted
+      baseUrl: http://vllm.models.svc:8000/v1
   forensics:
     captureOnTermination: true
     logsMaxBytes: 10485760
@@ -273,6 +278,58 @@ SEMANTIC_CASES = [
      "spec.gateway.resources.limits.memroy", 'did you mean "memory"?'),
     ("owner-blank", minimal(owner="  "),
      "spec.owner", "not be blank"),
+    ("upstream-host-not-in-egress", minimal(
+        models=[{"provider": "azure-openai", "name": "gpt-4o"}],
+        gateway={"upstreams": [{"provider": "azure-openai",
+                                "baseUrl": "https://myres.openai.azure.com/openai/v1"}]}),
+     "spec.gateway.upstreams[0].baseUrl", "add an egress entry for host myres.openai.azure.com"),
+    ("upstream-port-not-in-egress", minimal(
+        models=[{"provider": "openai", "name": "gpt-4o"}],
+        egress=[{"host": "llm.corp.example"}],
+        gateway={"upstreams": [{"provider": "openai", "baseUrl": "https://llm.corp.example:8443/v1"}]}),
+     "spec.gateway.upstreams[0].baseUrl", "no spec.egress entry allows llm.corp.example:8443"),
+    ("upstream-service-not-in-egress", minimal(
+        models=[{"provider": "self-hosted", "name": "m", "image": "r.example.com/vllm:1"}],
+        egress=[{"service": {"namespace": "ml", "name": "vllm"}, "ports": [{"port": 9000}]}],
+        gateway={"upstreams": [{"provider": "self-hosted", "baseUrl": "http://vllm.ml.svc:8000/v1"}]}),
+     "spec.gateway.upstreams[0].baseUrl",
+     "add an egress entry {service: {namespace: ml, name: vllm}, ports: [{port: 8000}]}"),
+    ("upstream-plain-http-outside-the-cluster", minimal(
+        models=[{"provider": "self-hosted", "name": "m", "image": "r.example.com/vllm:1"}],
+        egress=[{"host": "llm.corp.example", "ports": [{"port": 80}]}],
+        gateway={"upstreams": [{"provider": "self-hosted", "baseUrl": "http://llm.corp.example/v1"}]}),
+     "spec.gateway.upstreams[0].baseUrl", "use https://"),
+    ("upstream-ip-address", minimal(
+        models=[{"provider": "self-hosted", "name": "m", "image": "r.example.com/vllm:1"}],
+        egress=[{"cidr": "10.0.0.0/8"}],
+        gateway={"upstreams": [{"provider": "self-hosted", "baseUrl": "https://10.1.2.3/v1"}]}),
+     "spec.gateway.upstreams[0].baseUrl", "names an IP address"),
+    ("upstream-with-credentials", minimal(
+        models=[{"provider": "openai", "name": "gpt-4o"}],
+        egress=[{"host": "llm.corp.example"}],
+        gateway={"upstreams": [{"provider": "openai", "baseUrl": "https://u:p@llm.corp.example/v1"}]}),
+     "spec.gateway.upstreams[0].baseUrl", "holds credentials"),
+    ("upstream-without-model", minimal(
+        models=[{"provider": "openai", "name": "gpt-4o"}],
+        egress=[{"host": "x.openai.azure.com"}],
+        gateway={"upstreams": [{"provider": "azure-openai",
+                                "baseUrl": "https://x.openai.azure.com/openai/v1"}]}),
+     "spec.gateway.upstreams[0].provider", "no model in spec.models uses azure-openai"),
+    ("upstream-not-spoken", minimal(
+        models=[{"provider": "bedrock", "name": "m"}],
+        egress=[{"host": "bedrock-runtime.eu-west-1.amazonaws.com"}],
+        gateway={"upstreams": [{"provider": "bedrock",
+                                "baseUrl": "https://bedrock-runtime.eu-west-1.amazonaws.com"}]}),
+     "spec.gateway.upstreams[0].provider", "does not speak bedrock"),
+    ("provider-hosts-ambiguous", minimal(
+        models=[{"provider": "openai", "name": "gpt-4o"}],
+        egress=[{"host": "eu.api.openai.com"}, {"host": "us.api.openai.com"}]),
+     "spec.models[0].provider", "several openai hosts (eu.api.openai.com, us.api.openai.com)"),
+    ("azure-without-host", minimal(models=[{"provider": "azure-openai", "name": "gpt-4o"}]),
+     "spec.models[0].provider", "declare your resource's host in spec.egress"),
+    ("self-hosted-without-base-url", minimal(
+        models=[{"provider": "self-hosted", "name": "m", "image": "r.example.com/vllm:1"}]),
+     "spec.models[0].provider", "add {provider: self-hosted, baseUrl:"),
 ]  # fmt: skip
 
 
@@ -528,3 +585,30 @@ def test_hostile_input_comes_back_as_errors(spec: Any) -> None:
     _, errors = parse_aiworkload_spec(spec)
     assert errors
     assert all(isinstance(e, FieldError) for e in errors)
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        pytest.param(minimal(models=[{"provider": "openai", "name": "gpt-4o"}],
+                             egress=[{"host": "eu.api.openai.com"}, {"host": "us.api.openai.com"}],
+                             gateway={"upstreams": [{"provider": "openai",
+                                                     "baseUrl": "https://eu.api.openai.com/v1"}]}),
+                     id="explicit-base-url-picks-among-declared-hosts"),
+        pytest.param(minimal(models=[{"provider": "self-hosted", "name": "m",
+                                      "image": "r.example.com/vllm:1"}],
+                             egress=[{"service": {"name": "vllm"}, "ports": [{"port": 8000}]}],
+                             gateway={"upstreams": [{"provider": "self-hosted",
+                                                     "baseUrl": "http://vllm.ml.svc.cluster.local:8000/v1"}]}),
+                     id="in-cluster-service-of-the-workloads-namespace"),
+        pytest.param(minimal(models=[{"provider": "openai", "name": "gpt-4o"}],
+                             egress=[{"host": "*.corp.example", "ports": [{"port": 8443}]}],
+                             gateway={"upstreams": [{"provider": "openai",
+                                                     "baseUrl": "https://llm.corp.example:8443/v1"}]}),
+                     id="wildcard-entry-covers-the-base-url"),
+    ],
+)  # fmt: skip
+def test_upstreams_that_agree_with_the_egress_are_valid(spec: dict[str, Any]) -> None:
+    model, errors = parse_aiworkload_spec(spec)
+    assert model is not None
+    assert errors == []

@@ -194,7 +194,9 @@ class EgressRule(ApiModel):
     ports: list[EgressPort] = Field(default=[EgressPort(port=443)], min_length=1, max_length=32)
     """Allowed destination ports; HTTPS (443/TCP) when omitted."""
     region: Annotated[str, Field(max_length=32)] | None = None
-    """Data region of the destination (see dataRegions); overrides aigis's endpoint catalogue."""
+    """Data region of the destination (see dataRegions), for destinations aigis's endpoint
+    catalogue cannot place (an Azure resource, your own hosts, a cidr or service). Where the
+    catalogue knows the host, its region wins and a different one here is a finding."""
 
     cross_field_rules = (
         CrossFieldRule["EgressRule"](
@@ -330,6 +332,18 @@ class ProviderKey(ApiModel):
     """Where the key is stored."""
 
 
+class ProviderUpstream(ApiModel):
+    """Where the gateway sends one provider's requests, when the egress list cannot say."""
+
+    provider: Provider
+    """The provider, as named in spec.models."""
+    base_url: Annotated[str, Field(min_length=1, max_length=1024, pattern=r"^https?://")]
+    """The API's base URL including its version prefix, e.g.
+    `https://myres.openai.azure.com/openai/v1` or `http://vllm.ml.svc:8000/v1`. Its host must be
+    declared in spec.egress (a `service` entry for an in-cluster `<name>.<namespace>.svc` URL);
+    plain `http://` is accepted only for in-cluster Services."""
+
+
 class Gateway(ApiModel):
     """The AI gateway sidecar through which the workload reaches its models."""
 
@@ -339,6 +353,18 @@ class Gateway(ApiModel):
     """Compute resources of the gateway container."""
     provider_keys: list[ProviderKey] = Field(default_factory=list, max_length=16)
     """Provider API keys the gateway holds."""
+    upstreams: list[ProviderUpstream] = Field(
+        default_factory=list,
+        max_length=16,
+        json_schema_extra={
+            "x-kubernetes-list-type": "map",
+            "x-kubernetes-list-map-keys": ["provider"],
+        },
+    )
+    """Base URLs per provider. Usually not needed: a provider's upstream is the one host of that
+    provider declared in spec.egress (`eu.api.openai.com` gives `https://eu.api.openai.com/v1`),
+    else its default host. Needed for self-hosted models, and to choose among several declared
+    hosts of one provider."""
 
 
 class Forensics(ApiModel):

@@ -3,7 +3,8 @@
 Cluster-scoped and written by the platform or security team. Several policies may exist; each
 applies to the namespaces its `namespaceSelector` picks, and where several apply **the strictest
 wins**: a workload must satisfy every applicable policy (so allow-lists intersect), `Enforce`
-beats `Audit`, `Deny` beats `Allow`, and the strictest shadow-AI mode wins. The combination is
+beats `Audit`, `Deny` beats `Allow`, not trusting declared regions beats trusting them, and the
+strictest shadow-AI mode wins. The combination is
 computed in `aigis.egress.compliance`, not here.
 """
 
@@ -53,7 +54,13 @@ class AIClusterPolicySpec(ApiModel):
     destination with a known region must be among them."""
     unknown_regions: RegionAnswer = "Deny"
     """Whether egress to a destination whose region aigis cannot tell (not in its endpoint
-    catalogue and no `region:` on the entry) is allowed."""
+    catalogue and no trusted `region:` on the entry) is allowed."""
+    trust_declared_regions: bool = True
+    """Whether a `region:` written on an egress entry counts for a destination aigis's endpoint
+    catalogue cannot place (an unknown host, a cidr, a service). When false, such a destination
+    is of unknown region, so `unknownRegions` decides (and a workload's gateway refuses a host of
+    unknown region whenever the workload sets dataRegions). Where the catalogue knows a host, its
+    region wins whatever this says. Where several policies apply, false wins."""
     allowed_providers: list[Provider] = Field(
         default_factory=list, max_length=16, json_schema_extra={"x-kubernetes-list-type": "set"}
     )

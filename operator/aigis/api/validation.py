@@ -34,6 +34,8 @@ from aigis.api.clusterpolicy import AIClusterPolicySpec
 from aigis.api.common import LabelSelector
 from aigis.api.errors import FieldError
 from aigis.api.regions import DATA_REGIONS
+from aigis.egress.catalogue import PROVIDER_APIS, provider_base_url
+from aigis.egress.hosts import host_matches
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
@@ -910,6 +912,153 @@ def _check_gateway(spec: AIWorkloadSpec) -> Iterator[FieldError]:
             )
 
 
+# --- gateway upstreams ----------------------------------------------------------------------
+
+
+def in_cluster_service(host: str) -> tuple[str, str] | None:
+    """(name, namespace) when `host` is a Service's DNS name, `<name>.<namespace>.svc[...]`."""
+    labels = host.lower().rstrip(".").split(".")
+    if len(labels) >= 3 and labels[2] == "svc":
+        return labels[0], labels[1]
+    return None
+
+
+def url_port(url: str) -> int:
+    """The TCP port a URL connects to (its own, else the scheme's)."""
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    return port or (443 if parts.scheme == "https" else 80)
+
+
+def egress_entry_for_url(egress: Sequence[EgressRule], url: str) -> int | None:
+    """The index of the egress entry that lets the gateway reach `url`'s host and port.
+
+    A host entry matching the host (exact or `*.`), or for an in-cluster URL a `service` entry
+    naming that Service (an entry without namespace is the workload's own, which a spec alone
+    cannot tell, so any namespace is taken). The port must be among the entry's TCP ports.
+    """
+    host = (urlsplit(url).hostname or "").rstrip(".")
+    port = url_port(url)
+    service = in_cluster_service(host)
+    for i, rule in enumerate(egress):
+        if not any(p.port == port and p.protocol == "TCP" for p in rule.ports):
+            continue
+        if service is not None:
+            target = rule.service
+            if (
+                target is not None
+                and target.name == service[0]
+                and target.namespace in (None, service[1])
+            ):
+                return i
+        elif rule.host is not None and host_matches(rule.host, host):
+            return i
+    return None
+
+
+def base_url_problem(url: str, egress: Sequence[EgressRule]) -> str | None:
+    """Why the gateway cannot use `url` as an upstream base URL under this egress, or None."""
+    shown = _quote(url)
+    parts = urlsplit(url)
+    try:
+        parts.port  # noqa: B018 - raises on a port out of range or not a number
+    except ValueError:
+        return f"{shown} has an invalid port; write e.g. https://llm.example.com:8443/v1"
+    host = parts.hostname
+    if parts.scheme not in ("http", "https") or not host:
+        return (
+            f'{shown} is not an http(s) URL; write e.g. "https://myres.openai.azure.com/openai/v1"'
+        )
+    if parts.username is not None or parts.password is not None:
+        return f"{shown} holds credentials; remove them and put the key in gateway.providerKeys"
+    if parts.query or parts.fragment:
+        return f"{shown} has a query or fragment; write the base URL only, e.g. .../v1"
+    if _ip_address(host) is not None:
+        return (
+            f"{shown} names an IP address; the gateway allows egress by name: give the server "
+            "a DNS name or reach it through an in-cluster Service"
+        )
+    service = in_cluster_service(host)
+    if parts.scheme == "http" and service is None:
+        return (
+            f"{shown} is plain http outside the cluster, where prompts and the provider key "
+            f"would travel unencrypted; use https:// (http is for in-cluster Services only)"
+        )
+    if egress_entry_for_url(egress, url) is not None:
+        return None
+    port = url_port(url)
+    if service is not None:
+        return (
+            f"no spec.egress entry allows Service {service[1]}/{service[0]} on port {port}; add "
+            f"an egress entry {{service: {{namespace: {service[1]}, name: {service[0]}}}, "
+            f"ports: [{{port: {port}}}]}}"
+        )
+    ports = "" if port == 443 else f" with port {port}"
+    return f"no spec.egress entry allows {host}:{port}; add an egress entry for host {host}{ports}"
+
+
+def _check_upstreams(spec: AIWorkloadSpec) -> Iterator[FieldError]:
+    used = {m.provider for m in spec.models}
+    explicit: dict[str, str] = {}
+    for i, upstream in enumerate(spec.gateway.upstreams):
+        path = f"spec.gateway.upstreams[{i}]"
+        if upstream.provider in explicit:
+            yield FieldError(
+                f"{path}.provider", f"{upstream.provider} already has a base URL here; keep one"
+            )
+            continue
+        explicit[upstream.provider] = upstream.base_url
+        if upstream.provider not in used:
+            yield FieldError(
+                f"{path}.provider",
+                f"no model in spec.models uses {upstream.provider}; add the model or remove "
+                "the entry",
+            )
+        if PROVIDER_APIS[upstream.provider].wire_format is None:
+            yield FieldError(
+                f"{path}.provider",
+                f"the gateway does not speak {upstream.provider}'s API (signed requests); "
+                "remove the entry",
+            )
+            continue
+        problem = base_url_problem(upstream.base_url, spec.egress)
+        if problem:
+            yield FieldError(f"{path}.baseUrl", problem)
+    hosts = [rule.host for rule in spec.egress if rule.host is not None]
+    first_model: dict[str, int] = {}
+    for k, model in enumerate(spec.models):
+        first_model.setdefault(model.provider, k)
+    for provider, k in first_model.items():
+        if provider in explicit or PROVIDER_APIS[provider].wire_format is None:
+            continue
+        path = f"spec.models[{k}].provider"
+        choice = provider_base_url(provider, hosts)
+        if len(choice.hosts) > 1:
+            listed = ", ".join(choice.hosts)
+            yield FieldError(
+                path,
+                f"spec.egress declares several {provider} hosts ({listed}) and the gateway calls "
+                f"one; add {{provider: {provider}, baseUrl: <URL of the one to call>}} to "
+                "spec.gateway.upstreams",
+            )
+        elif choice.url is None and provider == "self-hosted":
+            yield FieldError(
+                path,
+                "the gateway needs the model server's URL; add {provider: self-hosted, baseUrl: "
+                '"http://<service>.<namespace>.svc:<port>/v1"} to spec.gateway.upstreams and a '
+                "service entry for it to spec.egress",
+            )
+        elif choice.url is None:
+            yield FieldError(
+                path,
+                f"{provider} has no default host; declare your resource's host in spec.egress "
+                '(e.g. "myres.openai.azure.com") or add its baseUrl to spec.gateway.upstreams',
+            )
+
+
 _SPEC_CHECKS: tuple[SpecCheck, ...] = (
     _check_text,
     _check_selector,
@@ -918,4 +1067,5 @@ _SPEC_CHECKS: tuple[SpecCheck, ...] = (
     _check_regions,
     _check_guardrails,
     _check_gateway,
+    _check_upstreams,
 )

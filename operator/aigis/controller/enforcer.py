@@ -226,10 +226,21 @@ class WorkloadEnforcer:
         self._publish()
 
     async def configure_gateway(
-        self, ref: WorkloadRef, spec: AIWorkloadSpec, *, force: bool = False
+        self,
+        ref: WorkloadRef,
+        spec: AIWorkloadSpec,
+        *,
+        force: bool = False,
+        trust_declared_regions: bool = True,
     ) -> str | None:
-        """Apply (or, with the gateway off, delete) the gateway's ConfigMap; return its name."""
-        manifest = render_gateway_config_map(ref, spec)
+        """Apply (or, with the gateway off, delete) the gateway's ConfigMap; return its name.
+
+        `trust_declared_regions` is the governing policies' answer (`ComplianceReport`): the
+        gateway cannot see the policies, so their effect on regions is rendered into its config.
+        """
+        manifest = render_gateway_config_map(
+            ref, spec, trust_declared_regions=trust_declared_regions
+        )
         key = _key(manifest)
         if not spec.gateway.inject:
             if self._applied.pop(key, None) is not None:

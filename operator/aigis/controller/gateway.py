@@ -23,19 +23,29 @@ from aigis.gateway.config import (
 )
 
 
-def render_gateway_config_text(ref: WorkloadRef, spec: AIWorkloadSpec) -> str:
-    """The gateway's config file for this workload, exactly as the sidecar reads it."""
+def render_gateway_config_text(
+    ref: WorkloadRef, spec: AIWorkloadSpec, *, trust_declared_regions: bool = True
+) -> str:
+    """The gateway's config file for this workload, exactly as the sidecar reads it.
+
+    `trust_declared_regions` is the governing policies' answer
+    (`ComplianceReport.trust_declared_regions`), so the gateway counts a declared region exactly
+    when the compliance check does.
+    """
     workload = AIWorkload(metadata=ObjectMeta(name=ref.name, namespace=ref.namespace), spec=spec)
-    return dump_gateway_config(render_gateway_config(workload))
+    config = render_gateway_config(workload, trust_declared_regions=trust_declared_regions)
+    return dump_gateway_config(config)
 
 
 def config_hash(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def render_gateway_config_map(ref: WorkloadRef, spec: AIWorkloadSpec) -> dict[str, Any]:
+def render_gateway_config_map(
+    ref: WorkloadRef, spec: AIWorkloadSpec, *, trust_declared_regions: bool = True
+) -> dict[str, Any]:
     """The ConfigMap manifest, owned by the AIWorkload so it goes when the workload goes."""
-    text = render_gateway_config_text(ref, spec)
+    text = render_gateway_config_text(ref, spec, trust_declared_regions=trust_declared_regions)
     return {
         "apiVersion": "v1",
         "kind": "ConfigMap",

@@ -1,9 +1,14 @@
 """The catalogue of AI provider endpoints and the data region each one sends a request to.
 
 aigis enforces data residency on egress: a host the workload may reach is allowed only when its
-data region (the `region:` on the egress entry, or else this catalogue's answer) is one of the
-workload's `dataRegions`. This module answers "where does a request to this host go?" for the
-hosts of well-known AI providers, and says why, so a refusal can name its evidence.
+data region is one of the workload's `dataRegions`. This module answers "where does a request to
+this host go?" for the hosts of well-known AI providers, and says why, so a refusal can name its
+evidence. Where it knows the answer, the answer wins over a `region:` written on the egress entry
+(`effective_region`): a declaration cannot move `api.openai.com` into the EU.
+
+It is also the one table of how the gateway speaks to each provider: the API path under each
+host (`Endpoint.api_path`), and the wire format and key header of each provider
+(`PROVIDER_APIS`). The gateway builds an upstream's base URL from a declared host and these.
 
 What "region" means here: the jurisdiction in which the provider commits to *process* a request
 sent to that host, because that is where the prompt goes. Where to look when adding a provider:
@@ -17,8 +22,9 @@ sent to that host, because that is where the prompt goes. Where to look when add
 Hostnames are matched as written, case-insensitively and without a trailing dot. Nothing here
 resolves a name: where an address happens to be is no evidence of where a provider processes data.
 
-Everything is in two tables, `ENDPOINTS` (one row per host or hostname shape) and `LOCATIONS`
-(each cloud's location codes and the jurisdiction each lies in); adding a provider is adding rows.
+Everything is in three tables, `ENDPOINTS` (one row per host or hostname shape), `LOCATIONS`
+(each cloud's location codes and the jurisdiction each lies in) and `PROVIDER_APIS`; adding a
+provider is adding rows.
 
 Pure: plain data and fixed, trusted patterns; no I/O. Must not import the operator, the webhook
 or the gateway, which all import this.
@@ -27,15 +33,47 @@ or the gateway, which all import this.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Final, Literal
 
-from aigis.egress.hosts import normalise_host
+from aigis.egress.hosts import host_matches, normalise_host
 
 Cloud = Literal["aws", "gcp", "azure", "ibm", "alibaba"]
 """A cloud whose location codes appear in hostnames; each has its own table in `LOCATIONS`."""
+WireFormat = Literal["openai", "anthropic"]
+"""The request/response formats the gateway speaks: OpenAI-compatible or Anthropic Messages."""
+KeyHeader = Literal["authorization", "x-api-key", "api-key"]
+"""Where a provider expects its API key: `Authorization: Bearer`, `x-api-key` or `api-key`."""
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderApi:
+    """How the gateway speaks to one provider, whichever of its hosts it calls."""
+
+    wire_format: WireFormat | None
+    """The format spoken; None when the gateway cannot speak to it (signed requests)."""
+    key_header: KeyHeader
+    """Where the provider expects its API key."""
+
+
+PROVIDER_APIS: Final[Mapping[str, ProviderApi]] = MappingProxyType(
+    {
+        "openai": ProviderApi("openai", "authorization"),
+        "azure-openai": ProviderApi("openai", "api-key"),
+        "anthropic": ProviderApi("anthropic", "x-api-key"),
+        "mistral": ProviderApi("openai", "authorization"),
+        "gemini": ProviderApi("openai", "authorization"),
+        "cohere": ProviderApi("openai", "authorization"),
+        # In-cluster model servers (vLLM, TGI, Ollama ...) speak the OpenAI format; no hosts here.
+        "self-hosted": ProviderApi("openai", "authorization"),
+        # Signed requests (SigV4, Google OAuth), not API keys: not spoken by the gateway.
+        "bedrock": ProviderApi(None, "authorization"),
+        "vertex": ProviderApi(None, "authorization"),
+    }
+)
+"""Provider -> wire format and key header, for every provider an AIWorkload's models may name."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +90,8 @@ class EndpointRegion:
     """The provider's own location code when the hostname carries one, e.g. `eu-west-1`."""
     basis: str
     """Why: `catalogue: ...`, `pattern: ...` or `unknown: ...`; short enough for a status."""
+    api_path: str | None = None
+    """The provider API's path prefix on this host (`/v1`), when the gateway can call it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +123,11 @@ class Endpoint:
     location: str | None = None
     """For an exact host that names a location, the provider's code for it."""
     default: bool = False
-    """The provider's default API host, the one the gateway uses when none is configured."""
+    """The provider's default API host, the one the gateway uses when none is declared."""
+    api_path: str | None = None
+    """The API's path prefix including its version (`/v1`, `/openai/v1`), for hosts the gateway
+    forwards to: an upstream's base URL is `https://<host><api_path>`. None for hosts it does not
+    call (signed APIs, providers no AIWorkload model can name)."""
 
 
 def _places(rows: Mapping[str, tuple[str, str | None]]) -> Mapping[str, Place]:
@@ -377,6 +421,7 @@ def _openai_storage_only_rows() -> tuple[Endpoint, ...]:
             f"stores data at rest in {country}, but OpenAI does not commit to processing there, "
             "so inference may run in any of its regions",
             region="global",
+            api_path="/v1",
         )
         for prefix, country in countries.items()
     )
@@ -397,12 +442,14 @@ ENDPOINTS: Final[tuple[Endpoint, ...]] = (
         "(us.api.openai.com and eu.api.openai.com pin processing)",
         region="global",
         default=True,
+        api_path="/v1",
     ),
     Endpoint(
         "us.api.openai.com",
         "openai",
         "is OpenAI's US data residency endpoint: stored and processed in the United States",
         region="us",
+        api_path="/v1",
     ),
     Endpoint(
         "eu.api.openai.com",
@@ -410,35 +457,48 @@ ENDPOINTS: Final[tuple[Endpoint, ...]] = (
         "is OpenAI's Europe data residency endpoint: stored and processed in the EEA, "
         "which for OpenAI includes Switzerland",
         region="eu",
+        api_path="/v1",
     ),
     *_openai_storage_only_rows(),
     # Azure OpenAI and Azure AI Foundry
-    Endpoint("<resource>.openai.azure.com", "azure-openai", _AZURE_RESOURCE),
-    Endpoint("<resource>.services.ai.azure.com", "azure-openai", _AZURE_RESOURCE),
-    Endpoint("<resource>.cognitiveservices.azure.com", "azure-openai", _AZURE_RESOURCE),
+    # Azure's v1 API (`/openai/v1/chat/completions`, key in `api-key`) needs no api-version.
+    Endpoint("<resource>.openai.azure.com", "azure-openai", _AZURE_RESOURCE, api_path="/openai/v1"),
+    Endpoint(
+        "<resource>.services.ai.azure.com", "azure-openai", _AZURE_RESOURCE, api_path="/openai/v1"
+    ),
+    Endpoint(
+        "<resource>.cognitiveservices.azure.com",
+        "azure-openai",
+        _AZURE_RESOURCE,
+        api_path="/openai/v1",
+    ),
     Endpoint(
         "<resource>.openai.azure.us",
         "azure-openai",
         "is in Azure Government, which runs only in the United States",
         region="us",
+        api_path="/openai/v1",
     ),
     Endpoint(
         "<resource>.cognitiveservices.azure.us",
         "azure-openai",
         "is in Azure Government, which runs only in the United States",
         region="us",
+        api_path="/openai/v1",
     ),
     Endpoint(
         "<resource>.openai.azure.cn",
         "azure-openai",
         "is in Azure operated by 21Vianet, which runs only in China",
         region="cn",
+        api_path="/openai/v1",
     ),
     Endpoint(
         "<resource>.cognitiveservices.azure.cn",
         "azure-openai",
         "is in Azure operated by 21Vianet, which runs only in China",
         region="cn",
+        api_path="/openai/v1",
     ),
     Endpoint(
         "<endpoint>.<location>.models.ai.azure.com",
@@ -460,6 +520,7 @@ ENDPOINTS: Final[tuple[Endpoint, ...]] = (
         'workspace sets inference_geo to "us"',
         region="global",
         default=True,
+        api_path="/v1",
     ),
     Endpoint(
         "aws-external-anthropic.<location>.api.aws",
@@ -527,6 +588,7 @@ ENDPOINTS: Final[tuple[Endpoint, ...]] = (
         "Vertex AI regional endpoints pin a region",
         region="global",
         default=True,
+        api_path="/v1beta/openai",
     ),
     # Mistral
     Endpoint(
@@ -536,18 +598,21 @@ ENDPOINTS: Final[tuple[Endpoint, ...]] = (
         "to a region)",
         region="global",
         default=True,
+        api_path="/v1",
     ),
     Endpoint(
         "api.eu.mistral.ai",
         "mistral",
         "is Mistral's EU regional inference endpoint (data centres in EU and EFTA countries)",
         region="eu",
+        api_path="/v1",
     ),
     Endpoint(
         "api.us.mistral.ai",
         "mistral",
         "is Mistral's US regional inference endpoint",
         region="us",
+        api_path="/v1",
     ),
     # Cohere
     Endpoint(
@@ -556,12 +621,14 @@ ENDPOINTS: Final[tuple[Endpoint, ...]] = (
         "is Cohere's hosted platform, served from the United States",
         region="us",
         default=True,
+        api_path="/compatibility/v1",
     ),
     Endpoint(
         "api.cohere.ai",
         "cohere",
         "is Cohere's hosted platform (older name), served from the United States",
         region="us",
+        api_path="/compatibility/v1",
     ),
     # xAI
     Endpoint(
@@ -764,22 +831,27 @@ ENDPOINTS: Final[tuple[Endpoint, ...]] = (
 
 
 def _compile(endpoint: Endpoint) -> re.Pattern[str]:
-    """The row's shape as a regular expression; fixed text is escaped, never interpreted."""
+    """The row's shape as a regular expression."""
+    return _compile_shape(endpoint.shape, endpoint.cloud)
+
+
+def _compile_shape(shape: str, cloud: Cloud | None) -> re.Pattern[str]:
+    """A shape as a regular expression; fixed text is escaped, never interpreted."""
     parts: list[str] = []
     position = 0
-    for placeholder in re.finditer(r"<([a-z]+)>", endpoint.shape):
-        parts.append(re.escape(endpoint.shape[position : placeholder.start()]))
+    for placeholder in re.finditer(r"<([a-z]+)>", shape):
+        parts.append(re.escape(shape[position : placeholder.start()]))
         name = placeholder.group(1)
         if name == "location":
-            if endpoint.cloud is None:
-                raise ValueError(f"catalogue row {endpoint.shape}: <location> needs a cloud")
-            parts.append(f"(?P<location>{_LOCATION_SHAPES[endpoint.cloud]})")
+            if cloud is None:
+                raise ValueError(f"catalogue row {shape}: <location> needs a cloud")
+            parts.append(f"(?P<location>{_LOCATION_SHAPES[cloud]})")
         elif name in _PLACEHOLDERS:
             parts.append(_PLACEHOLDERS[name])
         else:
-            raise ValueError(f"catalogue row {endpoint.shape}: unknown placeholder <{name}>")
+            raise ValueError(f"catalogue row {shape}: unknown placeholder <{name}>")
         position = placeholder.end()
-    parts.append(re.escape(endpoint.shape[position:]))
+    parts.append(re.escape(shape[position:]))
     return re.compile("".join(parts), re.ASCII)
 
 
@@ -824,7 +896,12 @@ def lookup_endpoint(host: str) -> EndpointRegion:
     row = _EXACT.get(name)
     if row is not None:
         return EndpointRegion(
-            name, row.provider, row.region, row.location, f"catalogue: {name} {row.why}"
+            name,
+            row.provider,
+            row.region,
+            row.location,
+            f"catalogue: {name} {row.why}",
+            row.api_path,
         )
     for pattern, row in _SHAPES:
         match = pattern.fullmatch(name)
@@ -837,7 +914,7 @@ def _from_shape(name: str, row: Endpoint, location: str | None) -> EndpointRegio
     """The answer for a host matching a shape: the row's own region, else its location's."""
     if location is None or row.cloud is None:
         return EndpointRegion(
-            name, row.provider, row.region, None, f"pattern: {row.shape} {row.why}"
+            name, row.provider, row.region, None, f"pattern: {row.shape} {row.why}", row.api_path
         )
     cloud = CLOUD_NAMES[row.cloud]
     place = LOCATIONS[row.cloud].get(location)
@@ -851,7 +928,12 @@ def _from_shape(name: str, row: Endpoint, location: str | None) -> EndpointRegio
         where = f"{location} is {cloud} in {place.where}"
         region = row.region if row.region is not None else place.region
     return EndpointRegion(
-        name, row.provider, region, location, f"pattern: {row.shape} {row.why}; {where}"
+        name,
+        row.provider,
+        region,
+        location,
+        f"pattern: {row.shape} {row.why}; {where}",
+        row.api_path,
     )
 
 
@@ -882,3 +964,129 @@ def default_upstream(provider: str) -> str | None:
     per-region services, self-hosted models): those need an endpoint configured.
     """
     return _DEFAULTS.get(provider)
+
+
+def default_base_url(provider: str) -> str | None:
+    """The base URL of the provider's default API host, e.g. `https://api.openai.com/v1`.
+
+    None when the provider has no default host, or the gateway does not call it.
+    """
+    host = _DEFAULTS.get(provider)
+    if host is None:
+        return None
+    path = _EXACT[host].api_path
+    return None if path is None else f"https://{host}{path}"
+
+
+@dataclass(frozen=True, slots=True)
+class DestinationRegion:
+    """The data region aigis acts on for one destination, and why."""
+
+    region: str | None
+    """A `DATA_REGIONS` name, or None when unknown."""
+    basis: str
+    """Why: the catalogue's evidence, or that the region was declared (and trusted or not)."""
+
+
+def effective_region(
+    host: str | None, declared: str | None, *, trust_declared: bool = True
+) -> DestinationRegion:
+    """The region of a destination: the catalogue's where it knows one, else the declared one.
+
+    The one rule compliance, the network policies and the gateway all apply. `host` is None for
+    a cidr or service entry, and may be a `*.` wildcard, which the catalogue cannot place (the
+    gateway asks again with the host actually requested). `declared` is the `region:` written on
+    the egress entry; it counts only where the catalogue has no answer, and only when
+    `trust_declared` (an AIClusterPolicy with `trustDeclaredRegions: false` turns it off: the
+    destination is then of unknown region). A declared region that contradicts the catalogue is
+    ignored here and reported by `region_conflicts`.
+    """
+    found = lookup_endpoint(host) if host is not None else None
+    if found is not None and found.region is not None:
+        return DestinationRegion(found.region, found.basis)
+    evidence = f"; {found.basis}" if found is not None else ""
+    if declared is None:
+        return DestinationRegion(None, found.basis if found is not None else "no region declared")
+    if trust_declared:
+        return DestinationRegion(declared, "declared on the entry")
+    return DestinationRegion(
+        None,
+        f'region "{declared}" is declared on the entry, but declared regions are not trusted '
+        f"here (trustDeclaredRegions: false){evidence}",
+    )
+
+
+def region_conflicts(host: str, declared: str) -> tuple[EndpointRegion, ...]:
+    """The hosts the catalogue places outside `declared` that an entry for `host` covers.
+
+    For an exact host, the host itself when the catalogue's region differs. For a `*.` wildcard,
+    every catalogue host one label below it whose region differs (a wildcard matches hosts the
+    catalogue places, and for those the catalogue wins, so the declared region would be wrong).
+    Hosts the catalogue cannot place are no conflict: for them the declared region counts.
+    """
+    name = normalise_host(host)
+    covered = _covered_hosts(name) if name.startswith("*.") else (lookup_endpoint(name),)
+    return tuple(
+        found for found in covered if found.region is not None and found.region != declared
+    )
+
+
+def _covered_hosts(pattern: str) -> tuple[EndpointRegion, ...]:
+    """The catalogue's hosts (one sample per row and location) that `pattern` matches."""
+    suffix = pattern[2:]
+    hosts: dict[str, None] = {}
+    for row in ENDPOINTS:
+        if "<" not in row.shape:
+            if host_matches(pattern, row.shape):
+                hosts[row.shape] = None
+            continue
+        first, _, rest = row.shape.partition(".")
+        if not _compile_shape(rest, row.cloud).fullmatch(suffix):
+            continue
+        if "<location>" in first and row.cloud is not None:
+            labels = [first.replace("<location>", code) for code in LOCATIONS[row.cloud]]
+        else:
+            labels = [first]
+        for label in labels:
+            sample = re.sub(r"<(?:resource|endpoint|workspace)>", "a", label)
+            hosts[f"{sample.replace('<project>', '1')}.{suffix}"] = None
+    return tuple(lookup_endpoint(host) for host in hosts)
+
+
+@dataclass(frozen=True, slots=True)
+class BaseUrlChoice:
+    """The base URL the gateway uses for one provider, and the declared hosts it chose among."""
+
+    url: str | None
+    """None when nothing gives one, or when several declared hosts compete (see `hosts`)."""
+    hosts: tuple[str, ...]
+    """The declared exact hosts the catalogue knows as API hosts of the provider."""
+    explicit: bool = False
+    """Whether the URL was given in the spec (spec.gateway.upstreams) rather than derived."""
+
+
+def provider_base_url(
+    provider: str, declared_hosts: Sequence[str], explicit: str | None = None
+) -> BaseUrlChoice:
+    """The upstream base URL for `provider`, so that it agrees with the declared egress.
+
+    In order: the `explicit` URL from the spec; else the one declared host the catalogue knows
+    as an API host of the provider, with the provider's path (`eu.api.openai.com` gives
+    `https://eu.api.openai.com/v1`); else, when no such host is declared, the provider's default
+    host. Several such hosts give no URL: which one to call is the workload's choice to state.
+    """
+    hosts: dict[str, None] = {}
+    paths: dict[str, str] = {}
+    for host in declared_hosts:
+        found = lookup_endpoint(host)
+        if found.provider == provider and found.api_path is not None:
+            hosts[found.host] = None
+            paths[found.host] = found.api_path
+    known = tuple(hosts)
+    if explicit is not None:
+        return BaseUrlChoice(explicit.rstrip("/"), known, explicit=True)
+    if len(known) == 1:
+        return BaseUrlChoice(f"https://{known[0]}{paths[known[0]]}", known)
+    if not known:
+        return BaseUrlChoice(default_base_url(provider), known)
+    return BaseUrlChoice(None, known)

@@ -8,6 +8,12 @@ boundary is enforced by the network, not only reported.
 
 How several AIClusterPolicies combine: every policy whose namespaceSelector picks the
 workload's namespace applies, and the workload must satisfy each of them (the strictest wins).
+
+An entry's region is `aigis.egress.catalogue.effective_region`: the endpoint catalogue's where it
+knows the host, else the entry's own `region:`. A declared region the catalogue contradicts (for
+a wildcard: that contradicts a host it covers) is a `RegionMismatch` finding. Declared regions
+count only while every governing policy trusts them (`trustDeclaredRegions`, default true); when
+one does not, such an entry is of unknown region and `unknownRegions` decides.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ from dataclasses import dataclass
 
 from aigis.api.aiworkload import AIWorkloadSpec, EgressRule
 from aigis.api.clusterpolicy import UNGOVERNABLE_NAMESPACES, AIClusterPolicySpec
-from aigis.egress.catalogue import lookup_endpoint
+from aigis.egress.catalogue import effective_region, region_conflicts
 from aigis.egress.hosts import pattern_covers
 
 
@@ -59,6 +65,9 @@ class ComplianceReport:
     regions: tuple[EntryRegion, ...]
     policies: tuple[str, ...]
     """Names of the policies that govern the workload's namespace."""
+    trust_declared_regions: bool = True
+    """Whether regions declared on egress entries count: false when any governing policy sets
+    `trustDeclaredRegions: false`. The gateway's configuration is rendered with the same answer."""
 
     @property
     def compliant(self) -> bool:
@@ -86,13 +95,14 @@ def governing_policies(
     )
 
 
-def entry_region(index: int, rule: EgressRule) -> EntryRegion:
-    """An entry's region: its explicit `region`, else the endpoint catalogue's, else unknown."""
-    if rule.region is not None:
-        return EntryRegion(index, rule.region, "declared on the entry")
-    if rule.host is None:
-        return EntryRegion(index, None, "no region declared")
-    found = lookup_endpoint(rule.host)
+def trusts_declared_regions(policies: Sequence[NamedPolicy]) -> bool:
+    """Whether regions declared on egress entries count: unless a policy says they do not."""
+    return all(p.spec.trust_declared_regions for p in policies)
+
+
+def entry_region(index: int, rule: EgressRule, *, trust_declared: bool = True) -> EntryRegion:
+    """An entry's region: the endpoint catalogue's, else its declared `region` if trusted."""
+    found = effective_region(rule.host, rule.region, trust_declared=trust_declared)
     return EntryRegion(index, found.region, found.basis)
 
 
@@ -109,9 +119,40 @@ def _entry_path(index: int, rule: EgressRule) -> str:
     return f"spec.egress[{index}].{field}"
 
 
+def _mismatch_findings(spec: AIWorkloadSpec) -> Iterator[tuple[int | None, Finding]]:
+    for i, rule in enumerate(spec.egress):
+        if rule.host is None or rule.region is None:
+            continue
+        conflicts = region_conflicts(rule.host, rule.region)
+        if not conflicts:
+            continue
+        path = f"spec.egress[{i}].region"
+        if not rule.host.startswith("*."):
+            found = conflicts[0]
+            message = (
+                f'{rule.host} is in region "{found.region}" by aigis\'s endpoint catalogue '
+                f'({found.basis}), not "{rule.region}" as declared, and the catalogue wins; '
+                "remove region from the entry, or use an endpoint in the region you need"
+            )
+        else:
+            shown = ", ".join(f'{c.host} is "{c.region}"' for c in conflicts[:3])
+            more = f" and {len(conflicts) - 3} more" if len(conflicts) > 3 else ""
+            message = (
+                f"{rule.host} covers hosts aigis's endpoint catalogue places outside region "
+                f'"{rule.region}" ({shown}{more}), so the declared region cannot hold for every '
+                "host it allows; declare the hosts you need as exact entries"
+            )
+        yield i, Finding("RegionMismatch", path, message)
+
+
 def _region_findings(
-    spec: AIWorkloadSpec, regions: Sequence[EntryRegion], policies: Sequence[NamedPolicy]
+    spec: AIWorkloadSpec,
+    regions: Sequence[EntryRegion],
+    policies: Sequence[NamedPolicy],
+    *,
+    trust_declared: bool,
 ) -> Iterator[tuple[int | None, Finding]]:
+    distrusting = [p.name for p in policies if not p.spec.trust_declared_regions]
     for j, region in enumerate(spec.data_regions):
         for policy in policies:
             allowed = policy.spec.allowed_regions
@@ -133,6 +174,13 @@ def _region_findings(
         if not checked:
             continue
         if entry.region is None:
+            if rule.region is not None and not trust_declared:
+                fix = (
+                    f"AIClusterPolicy {', '.join(distrusting)} does not trust declared regions; "
+                    "use an endpoint aigis's catalogue places in an allowed region"
+                )
+            else:
+                fix = "add region: <where it is served> to the entry if you know it"
             for policy in policies:
                 if policy.spec.unknown_regions == "Deny":
                     yield (
@@ -141,8 +189,7 @@ def _region_findings(
                             "UnknownRegion",
                             path,
                             f"aigis cannot tell where {target} processes data ({entry.basis}) and "
-                            f"AIClusterPolicy {policy.name} denies unknown regions; add region: "
-                            "<where it is served> to the entry if you know it",
+                            f"AIClusterPolicy {policy.name} denies unknown regions; {fix}",
                         ),
                     )
             continue
@@ -211,11 +258,15 @@ def _provider_findings(
 
 def evaluate_compliance(spec: AIWorkloadSpec, policies: Sequence[NamedPolicy]) -> ComplianceReport:
     """Check a valid spec against its own dataRegions and the governing policies."""
-    regions = tuple(entry_region(i, rule) for i, rule in enumerate(spec.egress))
+    trust = trusts_declared_regions(policies)
+    regions = tuple(
+        entry_region(i, rule, trust_declared=trust) for i, rule in enumerate(spec.egress)
+    )
     findings: list[Finding] = []
     blocked: set[int] = set()
     for index, finding in (
-        *_region_findings(spec, regions, policies),
+        *_mismatch_findings(spec),
+        *_region_findings(spec, regions, policies, trust_declared=trust),
         *_host_findings(spec, policies),
         *_provider_findings(spec, policies),
     ):
@@ -231,4 +282,5 @@ def evaluate_compliance(spec: AIWorkloadSpec, policies: Sequence[NamedPolicy]) -
         blocked_entries=frozenset(blocked),
         regions=regions,
         policies=tuple(p.name for p in policies),
+        trust_declared_regions=trust,
     )

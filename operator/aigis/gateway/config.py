@@ -6,8 +6,11 @@ Both ends use this one model, so a field cannot mean one thing to the operator a
 gateway. Provider keys appear only as file paths (Secrets mounted as files): the key itself is
 read by the gateway at load time and never enters this model, a log line or a metric.
 
-Pure: no I/O here. Data regions of provider hosts come from the shared endpoint catalogue
-(`aigis.egress.catalogue`), the same one admission and the network policies use.
+Pure: no I/O here. Provider hosts, API paths, wire formats, key headers and data regions all
+come from the shared endpoint catalogue (`aigis.egress.catalogue`), the same one admission and
+the network policies use. Each upstream's base URL is derived from the workload's declaration
+(`aigis.egress.catalogue.provider_base_url`), so the gateway calls the very host the workload's
+egress and NetworkPolicy allow.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import hashlib
 import ipaddress
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, get_args
 from urllib.parse import urlsplit
 
 import orjson
@@ -32,11 +35,19 @@ from aigis.api.aiworkload import (
 from aigis.api.common import MAX_NAME, ApiModel, Name
 from aigis.api.errors import FieldError
 from aigis.api.regions import DATA_REGIONS
-from aigis.egress.catalogue import lookup_endpoint
+from aigis.api.validation import egress_entry_for_url, in_cluster_service, url_port
+from aigis.egress.catalogue import (
+    PROVIDER_APIS,
+    KeyHeader,
+    WireFormat,
+    default_base_url,
+    effective_region,
+    lookup_endpoint,
+    provider_base_url,
+)
 from aigis.egress.hosts import host_matches
 
-WireFormat = Literal["openai", "anthropic"]
-KeyHeader = Literal["authorization", "x-api-key", "api-key"]
+__all__ = ["KeyHeader", "WireFormat"]  # re-exported: defined with the catalogue's provider table
 
 DEFAULT_KEY_DIR = "/var/run/aigis/provider-keys"
 """Where the operator mounts the provider-key Secrets in the gateway container."""
@@ -46,10 +57,11 @@ DEFAULT_BODY_CAP_BYTES = 16 * 1024 * 1024
 
 @dataclass(frozen=True, slots=True)
 class ProviderEndpoint:
-    """How the gateway speaks to one provider by default (its region comes from the catalogue)."""
+    """How the gateway speaks to one provider when the workload names none of its hosts."""
 
     base_url: str | None
-    """Public API base URL including the version prefix; None when it is per account."""
+    """The default host's API base URL including the version prefix; None when it is per
+    account (Azure resources) or in-cluster."""
     wire_format: WireFormat | None
     """The request/response format spoken; None when the gateway cannot speak to it."""
     key_header: KeyHeader
@@ -57,23 +69,14 @@ class ProviderEndpoint:
 
 
 PROVIDER_ENDPOINTS: Mapping[Provider, ProviderEndpoint] = {
-    "openai": ProviderEndpoint("https://api.openai.com/v1", "openai", "authorization"),
-    "anthropic": ProviderEndpoint("https://api.anthropic.com/v1", "anthropic", "x-api-key"),
-    "mistral": ProviderEndpoint("https://api.mistral.ai/v1", "openai", "authorization"),
-    "gemini": ProviderEndpoint(
-        "https://generativelanguage.googleapis.com/v1beta/openai", "openai", "authorization"
-    ),
-    "cohere": ProviderEndpoint(
-        "https://api.cohere.com/compatibility/v1", "openai", "authorization"
-    ),
-    # Per-resource or in-cluster URLs: the operator must pass a base URL for these.
-    "azure-openai": ProviderEndpoint(None, "openai", "api-key"),
-    "self-hosted": ProviderEndpoint(None, "openai", "authorization"),
-    # Signed requests (SigV4, Google OAuth), not API keys: not spoken by this gateway.
-    "bedrock": ProviderEndpoint(None, None, "authorization"),
-    "vertex": ProviderEndpoint(None, None, "authorization"),
+    provider: ProviderEndpoint(
+        default_base_url(provider),
+        PROVIDER_APIS[provider].wire_format,
+        PROVIDER_APIS[provider].key_header,
+    )
+    for provider in get_args(Provider)
 }
-"""Provider -> the API base URL, wire format and key header the gateway uses by default."""
+"""Provider -> default base URL, wire format and key header: a view of the catalogue's tables."""
 
 
 class Upstream(ApiModel):
@@ -90,7 +93,8 @@ class Upstream(ApiModel):
     key_file: Annotated[str, Field(max_length=1024)] | None = None
     """File holding the provider key (a mounted Secret); None for keyless in-cluster models."""
     region: Annotated[str, Field(max_length=32)] | None = None
-    """Data region of the endpoint; an egress entry's explicit region overrides it."""
+    """Data region of the endpoint's host by the endpoint catalogue; None when it cannot place
+    the host (the host rule's region then applies)."""
 
 
 class HostRule(ApiModel):
@@ -101,7 +105,13 @@ class HostRule(ApiModel):
     ports: list[int] = Field(default_factory=lambda: [443], min_length=1, max_length=32)
     """Allowed destination ports."""
     region: Annotated[str, Field(max_length=32)] | None = None
-    """Data region of the host, explicit or from the endpoint table; None when unknown."""
+    """Data region of the host as the operator resolved it (`effective_region`: the endpoint
+    catalogue's, else the entry's declared region where the cluster trusts it); None when
+    unknown. For a `*.` wildcard, the region of the hosts below it the catalogue cannot place:
+    the catalogue still wins for a requested host it knows (`host_region`)."""
+    in_cluster: bool = False
+    """An in-cluster Service (a self-hosted model's upstream): no data leaves the cluster, so
+    with no region it passes the region check, as service entries do in the compliance check."""
 
 
 class AllowedModel(ApiModel):
@@ -145,41 +155,61 @@ class GatewayConfig(ApiModel):
 def render_gateway_config(
     workload: AIWorkload,
     *,
-    base_urls: Mapping[str, str] | None = None,
     key_dir: str = DEFAULT_KEY_DIR,
+    trust_declared_regions: bool = True,
 ) -> GatewayConfig:
     """The gateway configuration for `workload`, as the operator writes it into a ConfigMap.
 
-    `base_urls` (provider -> URL) overrides or supplies the endpoint of a provider, which is
-    needed for azure-openai and self-hosted models. Provider keys become file paths under
-    `key_dir`, one per provider (`<key_dir>/<provider>`), matching how the operator mounts them.
-    A model whose provider has no reachable endpoint gets no upstream: the gateway then refuses
-    it with a message naming the missing base URL, rather than guessing one.
+    Each provider's base URL comes from the declaration (`provider_base_url`: an explicit
+    spec.gateway.upstreams entry, else the one declared host of that provider, else its default
+    host). A model whose provider has no URL, or several competing hosts, gets no upstream: the
+    gateway then refuses it naming the missing base URL, rather than guessing one (validation
+    reports the same spec as invalid). Provider keys become file paths under `key_dir`, one per
+    provider (`<key_dir>/<provider>`), matching how the operator mounts them.
+
+    `trust_declared_regions` is the governing AIClusterPolicies' answer
+    (`ComplianceReport.trust_declared_regions`): when false, a region declared on an egress
+    entry does not count, as in the compliance check.
     """
     spec = workload.spec
-    overrides = dict(base_urls or {})
     keyed = {key.provider for key in spec.gateway.provider_keys}
+    explicit = {upstream.provider: upstream.base_url for upstream in spec.gateway.upstreams}
+    declared = [rule.host for rule in spec.egress if rule.host is not None]
     upstreams: list[Upstream] = []
+    services: list[HostRule] = []
     for provider in dict.fromkeys(model.provider for model in spec.models):
-        endpoint = PROVIDER_ENDPOINTS[provider]
-        base_url = overrides.get(provider, endpoint.base_url)
-        if base_url is None or endpoint.wire_format is None:
+        api = PROVIDER_APIS[provider]
+        base_url = provider_base_url(provider, declared, explicit.get(provider)).url
+        if base_url is None or api.wire_format is None:
             continue
+        host = urlsplit(base_url).hostname or ""
         upstreams.append(
             Upstream(
                 provider=provider,
-                base_url=base_url.rstrip("/"),
-                wire_format=endpoint.wire_format,
-                key_header=endpoint.key_header,
+                base_url=base_url,
+                wire_format=api.wire_format,
+                key_header=api.key_header,
                 key_file=f"{key_dir.rstrip('/')}/{provider}" if provider in keyed else None,
-                region=endpoint_region(urlsplit(base_url).hostname or ""),
+                region=endpoint_region(host),
             )
         )
+        index = egress_entry_for_url(spec.egress, base_url)
+        if in_cluster_service(host) is not None and index is not None:
+            region = effective_region(
+                None, spec.egress[index].region, trust_declared=trust_declared_regions
+            )
+            services.append(
+                HostRule(
+                    host=host, ports=[url_port(base_url)], region=region.region, in_cluster=True
+                )
+            )
     hosts = [
         HostRule(
             host=rule.host,
             ports=[port.port for port in rule.ports if port.protocol == "TCP"] or [443],
-            region=rule.region or endpoint_region(rule.host),
+            region=effective_region(
+                rule.host, rule.region, trust_declared=trust_declared_regions
+            ).region,
         )
         for rule in spec.egress
         if rule.host is not None
@@ -189,7 +219,7 @@ def render_gateway_config(
         name=workload.metadata.name or "unnamed",
         enforcement=spec.enforcement,
         upstreams=upstreams,
-        allowed_hosts=hosts,
+        allowed_hosts=[*hosts, *services],
         models=[AllowedModel(provider=m.provider, name=m.name) for m in spec.models],
         data_regions=list(spec.data_regions),
         guardrails=spec.guardrails,
@@ -260,6 +290,19 @@ def check_gateway_config(config: GatewayConfig) -> list[FieldError]:
         if region not in DATA_REGIONS:
             problems.append(_unknown_region(f"dataRegions[{index}]", region))
     return problems
+
+
+def host_region(rule: HostRule, host: str) -> str | None:
+    """The data region of a request to `host`, allowed by `rule`.
+
+    An exact rule's region was resolved for that very host by the operator. A wildcard's could
+    not be, since the host is known only now: where the catalogue places the requested host, its
+    region wins (`*.openai.com` declared `eu` does not make `api.openai.com` EU); else the
+    rule's own region, which the operator already rendered under `trustDeclaredRegions`.
+    """
+    if not rule.host.startswith("*."):
+        return rule.region
+    return effective_region(host, rule.region, trust_declared=True).region
 
 
 def host_rule_for(rules: Sequence[HostRule], host: str) -> HostRule | None:

@@ -11,7 +11,13 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from aigis.gateway.config import AllowedModel, GatewayConfig, Upstream, host_rule_for
+from aigis.gateway.config import (
+    AllowedModel,
+    GatewayConfig,
+    Upstream,
+    host_region,
+    host_rule_for,
+)
 from aigis.gateway.providers import Route, requested_max_tokens
 
 
@@ -94,8 +100,9 @@ def check_destination(
 ) -> Refusal | None:
     """Whether `host:port` may be reached: declared in egress, on a declared port, in region.
 
-    The region is the host rule's (explicit on the egress entry, or from the endpoint table);
-    `fallback_region` (an upstream's own region) applies when the rule has none.
+    The region is `host_region`: the endpoint catalogue's for the requested host where it
+    knows one (for a wildcard rule too), else the rule's; `fallback_region` (an upstream's own
+    region) applies when that is unknown. An in-cluster Service rule with no region passes.
     """
     rule = host_rule_for(config.allowed_hosts, host)
     if rule is None:
@@ -115,14 +122,17 @@ def check_destination(
         )
     if not config.data_regions:
         return None
-    region = rule.region or fallback_region
+    region = host_region(rule, host) or fallback_region
     allowed = ", ".join(config.data_regions)
+    if region is None and rule.in_cluster:
+        return None
     if region is None:
         return Refusal(
             403,
             "region_unknown",
             f'the data region of host "{host}" is unknown and spec.dataRegions is [{allowed}]; '
-            "declare its region on the egress entry (region: ...)",
+            "declare its region on the egress entry (region: ...), or, where the cluster "
+            "does not trust declared regions, use an endpoint aigis's catalogue places",
         )
     if region not in config.data_regions:
         return Refusal(
