@@ -27,7 +27,11 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+import jsonpatch
+
 from aigis.admission.engine import AdmissionContext, review_object
+from aigis.admission.mutation import InjectionSettings, render_pod_patch
+from aigis.api.aiworkload import AIWorkload
 from aigis.api.clusterpolicy import AIClusterPolicySpec
 from aigis.egress.compliance import NamedPolicy
 
@@ -35,6 +39,7 @@ ROUNDS = 5000
 WARMUP = 200
 DIGEST = "sha256:" + "0123456789abcdef" * 4
 GATEWAY_IMAGE = "ghcr.io/aigis/aigis:0.1.0"
+INJECTION = InjectionSettings(gateway_image=GATEWAY_IMAGE)
 NOW = datetime(2026, 3, 1, tzinfo=UTC)
 
 POLICY = NamedPolicy(
@@ -149,32 +154,20 @@ def context(workloads: list[dict[str, Any]]) -> AdmissionContext:
         policies=[POLICY],
         aigis_namespace="aigis-system",
         now=NOW,
-        gateway_image=GATEWAY_IMAGE,
+        injection=INJECTION,
     )
 
 
 def injected_pod() -> dict[str, Any]:
-    sidecar = {
-        "name": "aigis-gateway",
-        "image": GATEWAY_IMAGE,
-        "restartPolicy": "Always",
-        "securityContext": {**SECURE, "readOnlyRootFilesystem": True, "runAsUser": 65532},
-        "volumeMounts": [{"name": "aigis-provider-keys", "mountPath": "/var/run/aigis/keys"}],
-    }
-    app = app_container()
-    app["env"][-1] = {"name": "OPENAI_API_KEY", "value": "aigis-gateway-holds-the-key"}
-    app["env"] += [
-        {"name": "OPENAI_BASE_URL", "value": "http://127.0.0.1:15080/v1"},
-        {"name": "HTTPS_PROXY", "value": "http://127.0.0.1:15080"},
-    ]
-    spec = pod_spec(initContainers=[sidecar], containers=[app])
-    spec["volumes"].append(
-        {
-            "name": "aigis-provider-keys",
-            "projected": {"sources": [{"secret": {"name": "openai", "items": [{"key": "key"}]}}]},
-        }
+    """The covered pod as the webhook validates it: after the real gateway injection."""
+    original = pod("bot", pod_spec())
+    declared = {k: v for k, v in workload("bot").items() if k != "status"}
+    model = AIWorkload.model_validate(declared, by_alias=True)
+    patch = render_pod_patch(
+        original, model, settings=INJECTION, config_hash="bench", opt_out_allowed=False
     )
-    return pod("bot", spec)
+    result: dict[str, Any] = jsonpatch.apply_patch(original, patch)
+    return result
 
 
 def measure(review: Callable[[], object]) -> list[float]:
@@ -197,6 +190,7 @@ def percentile(samples: list[float], fraction: float) -> float:
 def main() -> None:
     workloads = [workload("bot")] + [workload(f"other-{i}") for i in range(49)]
     ctx = context(workloads)
+    injected = injected_pod()
     wide = pod_spec(
         containers=[app_container(f"c{i}", env=30) for i in range(12)],
         volumes=[{"name": "data", "emptyDir": {}}]
@@ -223,7 +217,7 @@ def main() -> None:
 
     scenarios: dict[str, Callable[[], object]] = {
         "covered-deployment": lambda: review_object(deployment("bot", pod_spec()), ctx),
-        "covered-pod-injected": lambda: review_object(injected_pod(), ctx),
+        "covered-pod-injected": lambda: review_object(injected, ctx),
         "covered-cold-spec": cold,
         "shadow-deployment": lambda: review_object(deployment("llm", shadow), ctx),
         "ordinary-deployment": lambda: review_object(deployment("web", ordinary), ctx),

@@ -431,6 +431,44 @@ def test_an_undeclared_model_server_is_warned_and_recorded_in_audit(
     assert 'aigis_webhook_audit_decisions_total{kind="Pod"}' in webhook.metrics()
 
 
+def test_ephemeral_containers_are_reviewed_through_the_subresource(
+    cluster: Cluster, enforce_ns: str
+) -> None:
+    """`kubectl debug` writes pods/ephemeralcontainers: the webhook must see it (issue 13 item 2).
+    A debug container sharing the gateway's processes, or a privileged one, is refused; a plain
+    one is admitted, and the pod is not injected again."""
+    name = "debuggee"
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "labels": {"app.kubernetes.io/name": name}},
+        "spec": {
+            "automountServiceAccountToken": False,
+            "containers": [{"name": "app", "image": APP_IMAGE}],
+        },
+    }
+    result = apply(cluster, enforce_ns, aiworkload(name), pod)
+    assert result.returncode == 0, result.stderr
+
+    def debug(container: str, *flags: str) -> subprocess.CompletedProcess[str]:
+        return cluster.kubectl(
+            "debug", name, "-n", enforce_ns, "--image", "busybox:1.36", "-c", container, *flags,
+            check=False,
+        )  # fmt: skip
+
+    targeted = debug("peek", "--target", "aigis-gateway")
+    assert targeted.returncode != 0
+    assert "[gateway/debug-target]" in targeted.stderr
+    privileged = debug("root", "--profile", "sysadmin")
+    assert privileged.returncode != 0
+    assert "[pod-security/privileged]" in privileged.stderr
+    plain = debug("look", "--profile", "baseline")
+    assert plain.returncode == 0, plain.stderr
+    stored = cluster.get_json("pod", name, "-n", enforce_ns)
+    assert [c["name"] for c in stored["spec"]["ephemeralContainers"]] == ["look"]
+    assert [c["name"] for c in stored["spec"]["initContainers"]] == ["aigis-gateway"]
+
+
 def test_an_invalid_aiworkload_is_refused_with_the_field(cluster: Cluster, enforce_ns: str) -> None:
     invalid = aiworkload("bad", egress=[{"host": "https://api.openai.com/v1"}])
     result = apply(cluster, enforce_ns, invalid)

@@ -176,7 +176,7 @@ def context(
         policies=list(policies),
         aigis_namespace="aigis-system",
         now=NOW,
-        gateway_image=gateway_image,
+        injection=None if gateway_image is None else InjectionSettings(gateway_image=gateway_image),
     )
 
 
@@ -766,17 +766,24 @@ def test_images_of_every_container_list_are_checked() -> None:
 
 
 @pytest.mark.parametrize(
-    ("gateway_image", "exempt"),
+    ("gateway_image", "image", "exempt"),
     [
-        pytest.param(GATEWAY_IMAGE, True, id="aigis-gateway-exempt"),
-        pytest.param("ghcr.io/other/image:1", False, id="name-alone-does-not-exempt"),
-        pytest.param(None, False, id="no-gateway-configured"),
+        pytest.param(GATEWAY_IMAGE, GATEWAY_IMAGE, True, id="the-rendered-gateway-is-exempt"),
+        pytest.param(
+            "ghcr.io/other/image:1", GATEWAY_IMAGE, False, id="another-image-than-configured"
+        ),
+        pytest.param(None, GATEWAY_IMAGE, False, id="no-gateway-configured"),
     ],
 )
-def test_gateway_sidecar_exemption(gateway_image: str | None, exempt: bool) -> None:
-    sidecar = container(name=GATEWAY_CONTAINER, image=GATEWAY_IMAGE, restartPolicy="Always")
-    obj = pod(initContainers=[sidecar])
-    decision = review_object(obj, context([workload()], gateway_image=gateway_image))
+def test_gateway_sidecar_exemption(gateway_image: str | None, image: str, exempt: bool) -> None:
+    """Only the container the injection renders is exempt from the image and key rules: the name
+    and the image alone are not enough."""
+    obj = pod()
+    model = AIWorkload.model_validate(workload(), by_alias=True)
+    settings = InjectionSettings(gateway_image=image)
+    patch = render_pod_patch(obj, model, settings=settings, config_hash="h", opt_out_allowed=False)
+    mutated = jsonpatch.apply_patch(obj, patch)
+    decision = review_object(mutated, context([workload()], gateway_image=gateway_image))
     assert (rules(decision) == set()) is exempt
 
 
@@ -1631,3 +1638,330 @@ def test_a_fake_gateway_container_does_not_hide_provider_keys() -> None:
     decision = review_object(obj, context([workload()], gateway_image=GATEWAY_IMAGE))
     rules = {r.rule for r in decision.reasons}
     assert "secrets/provider-key-in-app" in rules
+
+
+# --- the gateway is aigis's alone (issue 13 item 1) ----------------------------------------------
+
+RULE_GATEWAY_IMPOSTOR = "gateway/impostor"
+RULE_GATEWAY_VOLUME = "gateway/volume-in-app"
+RULE_GATEWAY_DEBUG_TARGET = "gateway/debug-target"
+RULE_SHARE_PROCESS_NAMESPACE = "gateway/share-process-namespace"
+WEBHOOK_SETTINGS = InjectionSettings(gateway_image=GATEWAY_IMAGE)
+
+
+def injected(obj: dict[str, Any] | None = None) -> dict[str, Any]:
+    """`obj` (by default a pod whose app reads the held key) after the real injection."""
+    original = obj if obj is not None else pod(containers=[container(env=[HELD])])
+    model = AIWorkload.model_validate(workload(), by_alias=True)
+    patch = render_pod_patch(
+        original, model, settings=WEBHOOK_SETTINGS, config_hash="h", opt_out_allowed=False
+    )
+    assert patch, "the injection did nothing: the test would prove nothing"
+    result: dict[str, Any] = jsonpatch.apply_patch(original, patch)
+    return result
+
+
+def rendered_gateway() -> dict[str, Any]:
+    gateway: dict[str, Any] = copy.deepcopy(injected()["spec"]["initContainers"][0])
+    assert gateway["name"] == GATEWAY_CONTAINER
+    return gateway
+
+
+def in_webhook() -> AdmissionContext:
+    return context([workload()], gateway_image=GATEWAY_IMAGE)
+
+
+def test_a_self_declared_gateway_does_not_hide_provider_keys() -> None:
+    """The attack: the real image under the gateway's name, running something else. The injection
+    skips the pod, so the app keeps the key; the engine must neither believe the key moved nor
+    accept the container."""
+    impostor = rendered_gateway()
+    impostor["command"] = ["sleep", "infinity"]
+    obj = pod(containers=[container(env=[HELD])], initContainers=[impostor])
+    decision = review_object(obj, in_webhook())
+    assert not decision.allowed
+    assert {RULE_GATEWAY_IMPOSTOR, RULE_PROVIDER_KEY} <= rules(decision)
+    assert "spec.containers[0].env[0].valueFrom.secretKeyRef" in {r.path for r in decision.denied}
+
+
+def _tamper(gateway: dict[str, Any], change: str) -> None:
+    if change == "command":
+        gateway["command"] = ["sh", "-c", "cat /var/run/aigis/provider-keys/* > /shared/k"]
+    elif change == "args":
+        gateway["args"] = ["--log-level", "debug"]
+    elif change == "ld-preload":
+        gateway["env"] = [*gateway.get("env", []), {"name": "LD_PRELOAD", "value": "/x/evil.so"}]
+    elif change == "env-from":
+        gateway["envFrom"] = [{"configMapRef": {"name": "evil"}}]
+    elif change == "image":
+        gateway["image"] = IMAGE
+    elif change == "security":
+        gateway["securityContext"] = {**gateway["securityContext"], "runAsUser": 0}
+    elif change == "host-port":
+        gateway["ports"] = [{**gateway["ports"][0], "hostPort": 15091}]
+    elif change == "restart-policy":
+        del gateway["restartPolicy"]
+    elif change == "exec-probe":
+        gateway["startupProbe"] = {"exec": {"command": ["sh", "-c", "cp -r /var/run /shared"]}}
+    elif change == "post-start":
+        gateway["lifecycle"] = {"postStart": {"exec": {"command": ["sh", "-c", "id"]}}}
+    elif change == "read-write-keys":
+        gateway["volumeMounts"] = [{**m, "readOnly": False} for m in gateway["volumeMounts"]]
+    elif change == "extra-mount":
+        gateway["volumeMounts"] = [
+            *gateway["volumeMounts"],
+            {"name": "scratch", "mountPath": "/usr/lib/python3"},
+        ]
+    else:
+        raise AssertionError(change)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        "command",
+        "args",
+        "ld-preload",
+        "env-from",
+        "image",
+        "security",
+        "host-port",
+        "restart-policy",
+        "exec-probe",
+        "post-start",
+        "read-write-keys",
+        "extra-mount",
+    ],
+)
+def test_a_gateway_that_differs_from_the_rendered_one_is_refused(change: str) -> None:
+    obj = injected()
+    obj["spec"]["volumes"].append({"name": "scratch", "emptyDir": {}})
+    _tamper(obj["spec"]["initContainers"][0], change)
+    decision = review_object(obj, in_webhook())
+    assert not decision.allowed
+    impostors = [r for r in decision.denied if r.rule == RULE_GATEWAY_IMPOSTOR]
+    assert [r.path for r in impostors] == ["spec.initContainers[0]"]
+
+
+@pytest.mark.parametrize(
+    "where",
+    [
+        pytest.param("containers", id="gateway-as-an-app-container"),
+        pytest.param("ephemeralContainers", id="second-gateway-as-ephemeral-container"),
+        pytest.param("initContainers", id="second-gateway-as-init-container"),
+    ],
+)
+def test_a_gateway_outside_its_place_is_refused(where: str) -> None:
+    obj = injected()
+    gateway = rendered_gateway()
+    if where == "containers":
+        obj["spec"]["initContainers"].pop(0)
+    obj["spec"].setdefault(where, []).append(gateway)
+    decision = review_object(obj, in_webhook())
+    assert not decision.allowed
+    assert RULE_GATEWAY_IMPOSTOR in rules(decision)
+
+
+def test_a_copied_rendered_gateway_does_not_make_keys_count_as_moved() -> None:
+    """A pod that arrives with the exact gateway (copied from a running pod) is not injected, so
+    its app still reads the key: that must be a finding, though the gateway itself is fine."""
+    obj = pod(containers=[container(env=[HELD])], initContainers=[rendered_gateway()])
+    obj["spec"]["volumes"] = injected()["spec"]["volumes"]
+    decision = review_object(obj, in_webhook())
+    assert not decision.allowed
+    assert RULE_PROVIDER_KEY in rules(decision)
+
+
+@pytest.mark.parametrize(
+    "gateway_image",
+    [
+        pytest.param(GATEWAY_IMAGE, id="in-the-webhook"),
+        pytest.param(None, id="in-aigis-scan"),
+    ],
+)
+def test_a_template_carrying_the_gateway_is_refused(gateway_image: str | None) -> None:
+    """Templates are never injected: a gateway in one is the user's, whatever it looks like."""
+    obj = deployment(initContainers=[rendered_gateway()])
+    decision = review_object(obj, context([workload()], gateway_image=gateway_image))
+    assert not decision.allowed
+    (reason,) = [r for r in decision.denied if r.rule == RULE_GATEWAY_IMPOSTOR]
+    assert reason.path == "spec.template.spec.initContainers[0]"
+    assert "aigis injects" in reason.fix
+
+
+def test_aigis_scan_refuses_a_pod_manifest_with_a_gateway() -> None:
+    decision = review_object(injected(), context([workload()]))
+    assert RULE_GATEWAY_IMPOSTOR in {r.rule for r in decision.denied}
+
+
+# --- shareProcessNamespace (issue 13 item 3) ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("obj", "workload_changes", "refused"),
+    [
+        pytest.param(
+            deployment(shareProcessNamespace=True), {}, True, id="template-that-gets-the-gateway"
+        ),
+        pytest.param(pod(shareProcessNamespace=True), {}, True, id="pod-that-gets-the-gateway"),
+        pytest.param(
+            deployment(shareProcessNamespace=True),
+            {
+                "gateway": {
+                    "inject": False,
+                    "providerKeys": [
+                        {"provider": "openai", "secretRef": {"name": "openai", "key": "key"}}
+                    ],
+                }
+            },
+            False,
+            id="no-gateway-nothing-to-protect",
+        ),
+        pytest.param(deployment(shareProcessNamespace=False), {}, False, id="explicitly-off"),
+    ],
+)
+def test_share_process_namespace_with_the_gateway_is_refused(
+    obj: dict[str, Any], workload_changes: dict[str, Any], refused: bool
+) -> None:
+    decision = review_object(obj, context([workload(**workload_changes)]))
+    found = [r for r in decision.denied if r.rule == RULE_SHARE_PROCESS_NAMESPACE]
+    assert bool(found) is refused
+    if refused:
+        spec_path = "spec" if obj["kind"] == "Pod" else "spec.template.spec"
+        assert [r.path for r in found] == [f"{spec_path}.shareProcessNamespace"]
+        assert "shareProcessNamespace" in found[0].fix
+
+
+def test_share_process_namespace_on_an_injected_pod_is_refused_in_the_webhook() -> None:
+    obj = injected(pod(containers=[container()], shareProcessNamespace=True))
+    decision = review_object(obj, in_webhook())
+    assert [r.path for r in decision.denied] == ["spec.shareProcessNamespace"]
+
+
+# --- volumes of the gateway (issue 13 items 4 and 5) ----------------------------------------------
+
+
+def test_an_app_mounting_the_audit_key_is_refused_whatever_the_volume_is_called() -> None:
+    obj = pod(
+        containers=[container(volumeMounts=[{"name": "logs", "mountPath": "/k"}])],
+        volumes=[{"name": "logs", "secret": {"secretName": "aigis-audit-bot"}}],
+    )
+    for ctx in (context([workload()]), in_webhook()):
+        decision = review_object(obj, ctx)
+        assert [(r.rule, r.path) for r in decision.denied] == [
+            (RULE_GATEWAY_VOLUME, "spec.containers[0].volumeMounts[0]")
+        ]
+
+
+@pytest.mark.parametrize("volume", ["aigis-audit-key", "aigis-audit-state", "aigis-provider-keys"])
+def test_an_app_sharing_a_volume_of_the_injected_gateway_is_refused(volume: str) -> None:
+    obj = injected()
+    names = {v["name"] for v in obj["spec"]["volumes"]}
+    assert volume in names
+    obj["spec"]["containers"][0]["volumeMounts"] = [{"name": volume, "mountPath": "/x"}]
+    decision = review_object(obj, in_webhook())
+    assert not decision.allowed
+    assert {r.path for r in decision.denied} == {"spec.containers[0].volumeMounts[0]"}
+
+
+def test_an_app_mounting_a_volume_only_the_injection_would_create_is_refused() -> None:
+    """The volume does not exist in the manifest; the injection must not be the one to add it,
+    and the review says so before the API server's vaguer "not found"."""
+    obj = pod(
+        containers=[container(volumeMounts=[{"name": "aigis-provider-keys", "mountPath": "/k"}])]
+    )
+    for candidate, ctx in ((obj, context([workload()])), (injected(obj), in_webhook())):
+        decision = review_object(candidate, ctx)
+        assert [(r.rule, r.path) for r in decision.denied] == [
+            (RULE_GATEWAY_VOLUME, "spec.containers[0].volumeMounts[0]")
+        ]
+
+
+# --- ephemeral containers (issue 13 item 2) -------------------------------------------------------
+
+
+def debugged(old: dict[str, Any], *debug: dict[str, Any]) -> dict[str, Any]:
+    new = copy.deepcopy(old)
+    new["spec"].setdefault("ephemeralContainers", []).extend(debug)
+    return new
+
+
+def debug_container(**changes: Any) -> dict[str, Any]:
+    return container(**{"name": "debugger", "image": f"ghcr.io/acme/debug@{DIGEST}", **changes})
+
+
+def review_debug(old: dict[str, Any], new: dict[str, Any]) -> Decision:
+    return review_object(
+        new, in_webhook(), operation="UPDATE", old_object=old, subresource="ephemeralcontainers"
+    )
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        pytest.param({}, set(), id="a-hardened-debug-container-is-allowed"),
+        pytest.param(
+            {"securityContext": {**container()["securityContext"], "privileged": True}},
+            {("pod-security/privileged", "spec.ephemeralContainers[0].securityContext.privileged")},
+            id="privileged",
+        ),
+        pytest.param(
+            {"env": [HELD]},
+            {(RULE_PROVIDER_KEY, "spec.ephemeralContainers[0].env[0].valueFrom.secretKeyRef")},
+            id="reads-the-key-secret",
+        ),
+        pytest.param(
+            {"envFrom": [{"secretRef": {"name": "openai"}}]},
+            {(RULE_PROVIDER_KEY, "spec.ephemeralContainers[0].envFrom[0].secretRef.name")},
+            id="loads-the-key-secret",
+        ),
+        pytest.param(
+            {"volumeMounts": [{"name": "aigis-provider-keys", "mountPath": "/k"}]},
+            {(RULE_PROVIDER_KEY, "spec.ephemeralContainers[0].volumeMounts[0]")},
+            id="mounts-the-keys-volume",
+        ),
+        pytest.param(
+            {"volumeMounts": [{"name": "aigis-audit-key", "mountPath": "/k"}]},
+            {(RULE_GATEWAY_VOLUME, "spec.ephemeralContainers[0].volumeMounts[0]")},
+            id="mounts-the-audit-key-volume",
+        ),
+        pytest.param(
+            {"image": "busybox:1.36"},
+            {
+                (RULE_IMAGE_REGISTRY, "spec.ephemeralContainers[0].image"),
+                (RULE_IMAGE_DIGEST, "spec.ephemeralContainers[0].image"),
+            },
+            id="image-rules",
+        ),
+        pytest.param(
+            {"targetContainerName": GATEWAY_CONTAINER},
+            {(RULE_GATEWAY_DEBUG_TARGET, "spec.ephemeralContainers[0].targetContainerName")},
+            id="targets-the-gateway",
+        ),
+        pytest.param(
+            {"name": GATEWAY_CONTAINER},
+            {(RULE_GATEWAY_IMPOSTOR, "spec.ephemeralContainers[0]")},
+            id="named-like-the-gateway",
+        ),
+    ],
+)
+def test_a_new_ephemeral_container_is_reviewed(
+    changes: dict[str, Any], expected: set[tuple[str, str]]
+) -> None:
+    old = injected()
+    decision = review_debug(old, debugged(old, debug_container(**changes)))
+    assert {(r.rule, r.path) for r in decision.denied} == expected
+    assert decision.allowed is not expected
+
+
+def test_debugging_a_pod_is_not_refused_for_older_drift() -> None:
+    """The pod was admitted before the policy tightened (its app image is from a registry no
+    longer allowed, and an earlier debug container is privileged): only the new container is
+    reviewed."""
+    old = injected(pod(containers=[container(image="quay.io/acme/bot:1")]))
+    old = debugged(old, debug_container(name="earlier", securityContext={"privileged": True}))
+    decision = review_debug(old, debugged(old, debug_container()))
+    assert decision.allowed
+    assert decision.reasons == ()
+    refused = review_debug(old, debugged(old, debug_container(image="busybox")))
+    assert {r.path for r in refused.denied} == {"spec.ephemeralContainers[1].image"}

@@ -165,6 +165,7 @@ def review(
     old: Mapping[str, Any] | None = None,
     dry_run: bool = False,
     uid: str = "3f1c-uid",
+    sub_resource: str | None = None,
 ) -> dict[str, Any]:
     source = obj or old or {}
     group, _, version = str(source.get("apiVersion", "v1")).rpartition("/")
@@ -181,6 +182,8 @@ def review(
     }
     if namespace is not None:
         request["namespace"] = namespace
+    if sub_resource is not None:
+        request["subResource"] = sub_resource
     return {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": request}
 
 
@@ -298,6 +301,9 @@ def _with(changes: Mapping[str, Any]) -> bytes:
         pytest.param(_with({"oldObject": "x"}), "3f1c-uid", "oldObject", id="old-object-string"),
         pytest.param(_with({"namespace": 5}), "3f1c-uid", "namespace", id="namespace-number"),
         pytest.param(_with({"dryRun": "yes"}), "3f1c-uid", "dryRun", id="dry-run-string"),
+        pytest.param(
+            _with({"subResource": ["x"]}), "3f1c-uid", "subResource", id="sub-resource-list"
+        ),
     ],
 )
 def test_parse_review_refuses_bad_input(body: bytes, uid: str | None, fragment: str) -> None:
@@ -760,6 +766,71 @@ def test_injected_pod_passes_validation_and_mutation_is_idempotent() -> None:
     again = call(server, "/mutate", review(first))
     assert "patch" not in again
     assert call(server, "/validate", review(first))["allowed"] is True
+
+
+def test_a_pod_arriving_with_the_gateway_is_not_injected_and_keeps_no_key() -> None:
+    """A pod that already carries the exact rendered gateway (copied from a running pod) is left
+    alone by the injection, so its app still reads the key: validation must refuse it."""
+    server, _ = make_server()
+    first = patched(pod(), call(server, "/mutate", review(pod())))
+    copied = pod()
+    copied["spec"]["initContainers"] = first["spec"]["initContainers"]
+    copied["spec"]["volumes"] = first["spec"]["volumes"]
+    assert "patch" not in call(server, "/mutate", review(copied))
+    response = call(server, "/validate", review(copied))
+    assert response["allowed"] is False
+    assert (
+        "[secrets/provider-key-in-app] spec.containers[0].env[0]" in response["status"]["message"]
+    )
+
+
+def running_pod(**container: Any) -> dict[str, Any]:
+    """A covered pod as the API server stores it after injection."""
+    server, _ = make_server()
+    obj = pod(**container)
+    obj["metadata"]["name"] = "support-bot-7d9c-x1"
+    return patched(obj, call(server, "/mutate", review(obj)))
+
+
+def debug(old: Mapping[str, Any], **fields: Any) -> dict[str, Any]:
+    new = copy.deepcopy(dict(old))
+    debugger = {"name": "debugger", "image": "busybox:1.36", **fields}
+    new["spec"].setdefault("ephemeralContainers", []).append(debugger)
+    return new
+
+
+@pytest.mark.parametrize(
+    ("fields", "refused_by"),
+    [
+        pytest.param({}, None, id="plain-debug-container-allowed"),
+        pytest.param(
+            {"targetContainerName": "aigis-gateway"},
+            "[gateway/debug-target] spec.ephemeralContainers[0].targetContainerName",
+            id="targeting-the-gateway-refused",
+        ),
+        pytest.param(
+            {"securityContext": {"privileged": True}},
+            "[pod-security/privileged] spec.ephemeralContainers[0].securityContext.privileged",
+            id="privileged-refused",
+        ),
+    ],
+)
+def test_ephemeral_containers_subresource_is_reviewed(
+    fields: dict[str, Any], refused_by: str | None
+) -> None:
+    # The pod drifted: its app runs privileged, admitted before the policy said otherwise. Only
+    # the new debug container is reviewed.
+    old = running_pod(securityContext={"privileged": True})
+    body = review(
+        debug(old, **fields), operation="UPDATE", old=old, sub_resource="ephemeralcontainers"
+    )
+    server, _ = make_server()
+    response = call(server, "/validate", body)
+    assert response["allowed"] is (refused_by is None)
+    if refused_by is not None:
+        assert refused_by in response["status"]["message"]
+        assert "spec.containers" not in response["status"]["message"]
+    assert "patch" not in call(server, "/mutate", body)
 
 
 # --- TLS --------------------------------------------------------------------------------------

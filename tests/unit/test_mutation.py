@@ -22,15 +22,35 @@ from aigis.admission.mutation import (
     OPT_OUT_ANNOTATION,
     WORKLOAD_LABEL,
     InjectionSettings,
+    gateway_differences,
+    render_gateway,
     render_pod_patch,
 )
 from aigis.admission.podsecurity import check_pod_security
 from aigis.api.aiworkload import AIWorkload
 from aigis.gateway.config import DEFAULT_KEY_DIR, gateway_config_map_name
+from aigis.gateway.identity import (
+    AUDIT_KEY_DIR,
+    AUDIT_KEY_FILE,
+    AUDIT_KEY_FLAG,
+    AUDIT_KEY_SECRET_KEY,
+    AUDIT_STATE_DIR,
+    AUDIT_STATE_FLAG,
+    POD_NAME_ENV,
+    POD_NAMESPACE_ENV,
+    POD_UID_ENV,
+    audit_key_secret_name,
+)
 
 SETTINGS = InjectionSettings(gateway_image="ghcr.io/aigis/aigis:1.0.0")
 GATEWAY_URL = "http://127.0.0.1:15080"
 HASH = "sha256:0123abcd"
+INJECTED_VOLUMES = (
+    "aigis-gateway-config",
+    "aigis-provider-keys",
+    "aigis-audit-key",
+    "aigis-audit-state",
+)
 DEFAULT_NO_PROXY = "localhost,127.0.0.1,::1,.svc,.cluster.local,$(KUBERNETES_SERVICE_HOST)"
 
 
@@ -191,6 +211,10 @@ def test_gateway_runs_the_gateway_command_on_the_configured_ports() -> None:
         "127.0.0.1:18080",
         "--metrics-listen",
         "0.0.0.0:19090",
+        "--audit-key-file",
+        "/var/run/aigis/audit-key/hmac-key",
+        "--audit-state-dir",
+        "/var/run/aigis/audit-state",
     ]
     # Probes go to the metrics listener: the app port is on loopback, out of the kubelet's reach.
     for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
@@ -266,6 +290,8 @@ def test_config_and_key_volumes_are_mounted_only_in_the_gateway() -> None:
     assert gateway_of(patched)["volumeMounts"] == [
         {"name": "aigis-gateway-config", "mountPath": "/etc/aigis/gateway", "readOnly": True},
         {"name": "aigis-provider-keys", "mountPath": DEFAULT_KEY_DIR, "readOnly": True},
+        {"name": "aigis-audit-key", "mountPath": AUDIT_KEY_DIR, "readOnly": True},
+        {"name": "aigis-audit-state", "mountPath": AUDIT_STATE_DIR},
     ]
     assert all("volumeMounts" not in c for c in others(patched))
 
@@ -273,10 +299,10 @@ def test_config_and_key_volumes_are_mounted_only_in_the_gateway() -> None:
 @pytest.mark.parametrize(
     ("existing", "expected_names"),
     [
-        pytest.param(None, ["aigis-gateway-config", "aigis-provider-keys"], id="no-volumes-field"),
+        pytest.param(None, [*INJECTED_VOLUMES], id="no-volumes-field"),
         pytest.param(
             [{"name": "data", "emptyDir": {}}],
-            ["data", "aigis-gateway-config", "aigis-provider-keys"],
+            ["data", *INJECTED_VOLUMES],
             id="existing-volumes-are-kept-first",
         ),
         pytest.param(
@@ -291,6 +317,8 @@ def test_config_and_key_volumes_are_mounted_only_in_the_gateway() -> None:
                 "aigis-provider-keys-2",
                 "aigis-gateway-config-2",
                 "aigis-provider-keys-3",
+                "aigis-audit-key",
+                "aigis-audit-state",
             ],
             id="clashing-volume-names-get-a-free-suffix",
         ),
@@ -303,13 +331,14 @@ def test_volume_names_never_clash(
     names = [v["name"] for v in patched["spec"]["volumes"]]
     assert names == expected_names
     mounted = {m["name"] for m in gateway_of(patched)["volumeMounts"]}
-    assert mounted == set(expected_names[-2:])
+    assert mounted == set(expected_names[-4:])
 
 
 def test_no_key_volume_without_provider_keys() -> None:
     patched = inject(pod(), workload(gateway={}))
-    assert [v["name"] for v in patched["spec"]["volumes"]] == ["aigis-gateway-config"]
-    assert [m["mountPath"] for m in gateway_of(patched)["volumeMounts"]] == ["/etc/aigis/gateway"]
+    names = [v["name"] for v in patched["spec"]["volumes"]]
+    assert names == ["aigis-gateway-config", "aigis-audit-key", "aigis-audit-state"]
+    assert DEFAULT_KEY_DIR not in {m["mountPath"] for m in gateway_of(patched)["volumeMounts"]}
 
 
 def test_second_key_for_one_provider_is_not_mounted_over_the_first() -> None:
@@ -530,7 +559,8 @@ def test_ordinary_init_containers_are_routed_and_other_sidecars_are_not() -> Non
 
 
 def test_gateway_container_itself_gets_no_proxy_settings() -> None:
-    assert "env" not in gateway_of(inject(pod()))
+    names = {e["name"] for e in gateway_of(inject(pod()))["env"]}
+    assert names == {POD_NAME_ENV, POD_NAMESPACE_ENV, POD_UID_ENV}
 
 
 # --- provider keys ------------------------------------------------------------------------
@@ -1045,3 +1075,97 @@ def test_odd_but_patchable_values_still_get_a_patch_that_applies(original: Any) 
 def test_settings_refuse_impossible_values(fields: dict[str, Any]) -> None:
     with pytest.raises(ValueError, match=r"port|image"):
         InjectionSettings(**{"gateway_image": "img:1", **fields})
+
+
+# --- the audit key and the pod's identity (issue 13 item 5) ---------------------------------
+
+
+def test_audit_key_and_state_are_mounted_in_the_gateway_only() -> None:
+    patched = inject(pod())
+    gateway = gateway_of(patched)
+    mounts = {m["mountPath"]: m for m in gateway["volumeMounts"]}
+    key_mount, state_mount = mounts[AUDIT_KEY_DIR], mounts[AUDIT_STATE_DIR]
+    assert key_mount["readOnly"] is True
+    assert not state_mount.get("readOnly")
+    assert volume(patched, key_mount["name"]) == {
+        "name": key_mount["name"],
+        "secret": {
+            "secretName": audit_key_secret_name("support-bot"),
+            "items": [{"key": AUDIT_KEY_SECRET_KEY, "path": AUDIT_KEY_SECRET_KEY}],
+            "defaultMode": 0o444,
+        },
+    }
+    assert volume(patched, state_mount["name"]) == {
+        "name": state_mount["name"],
+        "emptyDir": {"sizeLimit": "1Mi"},
+    }
+    gateway_volumes = {key_mount["name"], state_mount["name"]}
+    assert all(
+        m["name"] not in gateway_volumes for c in others(patched) for m in c.get("volumeMounts", [])
+    )
+
+
+def test_gateway_gets_the_audit_flags_and_the_pod_identity() -> None:
+    gateway = gateway_of(inject(pod()))
+    command = gateway["command"]
+    assert command[command.index(AUDIT_KEY_FLAG) + 1] == AUDIT_KEY_FILE
+    assert command[command.index(AUDIT_STATE_FLAG) + 1] == AUDIT_STATE_DIR
+    assert gateway["env"] == [
+        {
+            "name": name,
+            "valueFrom": {"fieldRef": {"apiVersion": "v1", "fieldPath": field_path}},
+        }
+        for name, field_path in (
+            (POD_NAME_ENV, "metadata.name"),
+            (POD_NAMESPACE_ENV, "metadata.namespace"),
+            (POD_UID_ENV, "metadata.uid"),
+        )
+    ]
+
+
+# --- volume names no other container mounts (issue 13 item 4) -------------------------------
+
+
+@pytest.mark.parametrize(
+    "taken", ["aigis-gateway-config", "aigis-provider-keys", "aigis-audit-key", "aigis-audit-state"]
+)
+@pytest.mark.parametrize("where", ["containers", "initContainers", "ephemeralContainers"])
+def test_injected_volume_names_are_mounted_by_no_other_container(taken: str, where: str) -> None:
+    """A container that already mounts a name the injection would create (with no such volume
+    yet) would receive the gateway's keys: the injection must pick another name."""
+    mount = {"name": taken, "mountPath": "/mnt/x"}
+    if where == "containers":
+        spec: dict[str, Any] = {"containers": [app_container(volumeMounts=[mount])]}
+    else:
+        spec = {where: [{"name": "other", "image": "busybox", "volumeMounts": [mount]}]}
+    patched = inject(pod(spec=spec))
+    gateway_volumes = {m["name"] for m in gateway_of(patched)["volumeMounts"]}
+    assert len(gateway_volumes) == 4
+    assert taken not in gateway_volumes
+    assert gateway_volumes <= {v["name"] for v in patched["spec"]["volumes"]}
+
+
+def test_the_gateway_as_the_api_server_stores_it_still_equals_the_rendered_one() -> None:
+    """The validating side compares the stored pod with `render_gateway`: the values the API
+    server fills in, and the suffixed volume names the injection picked, must not count."""
+    taken = [{"name": "aigis-provider-keys", "emptyDir": {}}]
+    patched = inject(pod(spec={"volumes": taken}))
+    gateway = copy.deepcopy(gateway_of(patched))
+    gateway["terminationMessagePath"] = "/dev/termination-log"
+    gateway["imagePullPolicy"] = "Always"
+    gateway["ports"] = [{"containerPort": p["containerPort"]} for p in gateway["ports"]]
+    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+        gateway[probe]["httpGet"]["scheme"] = "HTTP"
+        gateway[probe]["successThreshold"] = 1
+    del gateway["env"][0]["valueFrom"]["fieldRef"]["apiVersion"]
+    volumes = [
+        {**v, "configMap": {**v["configMap"], "defaultMode": 0o644}} if "configMap" in v else v
+        for v in patched["spec"]["volumes"]
+    ]
+    assert "aigis-provider-keys-2" in {m["name"] for m in gateway["volumeMounts"]}
+    expected = render_gateway("support-bot", WORKLOAD.spec, SETTINGS)
+    assert gateway_differences(gateway, volumes, expected) == []
+    # ...while a mount of the same path from another volume is a difference.
+    swapped = copy.deepcopy(gateway)
+    swapped["volumeMounts"][1]["name"] = "aigis-provider-keys"
+    assert gateway_differences(swapped, volumes, expected) == ["volumeMounts"]

@@ -563,15 +563,22 @@ RESTRICTED_CASES = [
         )
         for source in DENIED_VOLUME_SOURCES
     ],
+    # The API server defaults a volume without a source to an emptyDir before any admission
+    # runs, so the reference never sees one: it is an emptyDir (issue 13 item 12).
     pytest.param(
         [("spec.volumes", [{"name": "v"}])],
-        {(RULE_VOLUME_TYPES, "spec.volumes[0]")},
-        id="volume-types-volume-without-source-denied",
+        set(),
+        id="volume-types-volume-without-source-is-an-empty-dir-allowed",
     ),
     pytest.param(
         [("spec.volumes", [{"name": "v", "emptyDir": None}])],
+        set(),
+        id="volume-types-null-source-is-no-source-so-an-empty-dir-allowed",
+    ),
+    pytest.param(
+        [("spec.volumes", [{"name": "v", "hostPath": "/etc"}])],
         {(RULE_VOLUME_TYPES, "spec.volumes[0]")},
-        id="volume-types-null-source-is-no-source",
+        id="volume-types-source-of-the-wrong-type-is-not-defaulted-denied",
     ),
     pytest.param(
         [("spec.volumes", [{"name": "v", "emptyDir": {}, "hostPath": {"path": "/"}}])],

@@ -305,7 +305,7 @@ def test_table_output() -> None:
     assert any(line.startswith("DENY   Deployment") and " llm " in line for line in lines)
     assert any("deny [shadow-ai] spec.template.metadata.labels:" in line for line in lines)
     assert any(line.strip().startswith("fix: ") for line in lines)
-    assert lines[-1].startswith("11 reviewed: 4 deny, 1 warn, 6 allow")
+    assert lines[-1].startswith("16 reviewed: 6 deny, 1 warn, 9 allow")
 
 
 # --- scan == webhook -------------------------------------------------------------------------
@@ -400,7 +400,7 @@ def test_scan_and_webhook_agree() -> None:
             reasons,
         )
     assert set(scanned) == set(webhook)
-    assert len(webhook) == 11
+    assert len(webhook) == 16
     for key, (verdict, reasons) in webhook.items():
         assert (scanned[key]["decision"], scanned[key]["reasons"]) == (verdict, reasons), key
     assert code == (EXIT_DENIED if any(v == "deny" for v, _ in webhook.values()) else 0)
@@ -417,7 +417,7 @@ def test_context_from_manifests_matches_the_index() -> None:
         "aigis.dev/governed": "true",
     }
     assert sorted(w["metadata"]["name"] for w in single.workloads) == ["bad-egress", "support-bot"]
-    assert [p.name for p in single.policies] == ["org", "labs"]
+    assert [p.name for p in single.policies] == ["agents", "org", "labs"]
 
 
 @pytest.mark.parametrize("namespace", SYSTEM_NAMESPACES)

@@ -278,6 +278,7 @@ def test_validating_rules_cover_every_pod_template_owner_and_aiworkloads() -> No
     }
     assert resources == {
         ("", "pods"),
+        ("", "pods/ephemeralcontainers"),
         ("apps", "deployments"),
         ("apps", "statefulsets"),
         ("apps", "daemonsets"),
@@ -286,6 +287,21 @@ def test_validating_rules_cover_every_pod_template_owner_and_aiworkloads() -> No
         ("batch", "cronjobs"),
         ("aigis.dev", "aiworkloads"),
     }
+
+
+def test_ephemeral_containers_are_validated_on_update_and_never_mutated() -> None:
+    """`kubectl debug` writes the pods/ephemeralcontainers subresource (an UPDATE): it must reach
+    the validating webhooks, and the injection, which happens once at CREATE, must not see it."""
+    validating, mutating = render_webhook_configurations([], layout())
+    for entry in webhooks(validating).values():
+        for rule in entry["rules"]:
+            if "pods" in rule["resources"]:
+                assert "pods/ephemeralcontainers" in rule["resources"]
+                assert "UPDATE" in rule["operations"]
+    for entry in webhooks(mutating).values():
+        for rule in entry["rules"]:
+            assert rule["resources"] == ["pods"]
+            assert rule["operations"] == ["CREATE"]
 
 
 def test_service_endpoint_names_the_service_and_path() -> None:

@@ -37,11 +37,31 @@ Decisions this module makes (and why):
   operator runs) agree by construction. `status` is never read.
 - Provider keys: the gateway injection (`aigis.admission.mutation`) moves each env entry that reads
   a key listed in `spec.gateway.providerKeys` (exact Secret name and key) from the app containers
-  to the gateway. So such an entry is not a finding while the gateway is injected: on a Pod the
-  validating pass sees it already moved, and on a Deployment's template (never mutated) it will be
-  moved when the pod is created. This keeps the webhook and `aigis scan` (which sees unmutated
-  manifests) in agreement. Anything the injection does not move is a finding: other keys of those
-  Secrets, `envFrom` or volumes exposing them, an app's own key for a provider, a literal key.
+  to the gateway. On a Deployment's template (never mutated), and on any manifest `aigis scan`
+  reads, such an entry is not a finding while the gateway will be injected: it is moved when the
+  pod is created. On a Pod in the webhook (`ctx.injection` set) the validating pass runs after the
+  injection, so whatever is still there was not moved (the pod arrived with a gateway of its own
+  and the injection skipped it) and is a finding. Anything the injection does not move is a finding
+  everywhere: other keys of those Secrets, `envFrom` or volumes exposing them, an app's own key for
+  a provider, a literal key.
+- The gateway sidecar is aigis's alone. Only a Pod in the webhook can hold aigis's gateway: the one
+  `aigis-gateway` container, an init container, equal field by field to what `render_gateway`
+  renders for the covering workload with the webhook's `InjectionSettings` (compared as the API
+  server stores it, see `gateway_differences`). Every other container of that name (in a pod
+  template, in a manifest offline, a second one, one in `containers` or `ephemeralContainers`,
+  one with another command, env, mount or image) is refused: the injection skips a pod that
+  already has one, so a look-alike would keep the key in the app. Refusing is simpler than
+  replacing it and says plainly what to remove. Only the real gateway is exempt from the image
+  and key rules.
+- The gateway's volumes are its alone: no other container may mount a volume holding the audit
+  key (found by the Secret it holds, whatever the volume is called), a volume the gateway mounts,
+  or a volume the pod does not define under a name only the injection would create.
+- `shareProcessNamespace: true` is refused on every pod that gets the gateway, and so is an
+  ephemeral container targeting the gateway: both let another container read the gateway's files
+  (keys, audit key) through /proc/<pid>/root.
+- Ephemeral containers (`subresource="ephemeralcontainers"`, what `kubectl debug` writes): the
+  pod is reviewed with every rule, and only the findings about ephemeral containers it did not
+  have before count, so debugging an older pod is not refused for drift admitted earlier.
 - Service-account tokens: AIWorkload has no field to declare that a workload needs the Kubernetes
   API, so a token is never declared: a template that does not set
   `automountServiceAccountToken: false`, or projects a token volume itself, is a finding.
@@ -70,7 +90,15 @@ from typing import Any, Final, TypeGuard
 import orjson
 
 from aigis.admission.images import ImageRef, digest_problem, parse_image, registry_allows
-from aigis.admission.mutation import GATEWAY_CONTAINER, KEY_PLACEHOLDER, OPT_OUT_ANNOTATION
+from aigis.admission.mutation import (
+    GATEWAY_CONTAINER,
+    KEY_PLACEHOLDER,
+    OPT_OUT_ANNOTATION,
+    InjectionSettings,
+    gateway_differences,
+    render_gateway,
+    reserved_volume_name,
+)
 from aigis.admission.podsecurity import Level, check_pod_security
 from aigis.admission.reasons import Reason
 from aigis.admission.shadow import (
@@ -85,6 +113,7 @@ from aigis.api.common import GROUP
 from aigis.api.errors import FieldError
 from aigis.api.validation import parse_aiworkload_spec, parse_cluster_policy_spec
 from aigis.egress.compliance import NamedPolicy, evaluate_compliance, governing_policies
+from aigis.gateway.identity import audit_key_secret_name
 from aigis.guardrails.credentials import is_placeholder
 
 # Stable rule identifiers. Renaming one breaks every exemption, dashboard and alert keyed on it.
@@ -97,11 +126,16 @@ RULE_IMAGE_DIGEST: Final = "image/digest"
 RULE_PROVIDER_KEY: Final = "secrets/provider-key-in-app"
 RULE_TOKEN_AUTOMOUNT: Final = "serviceaccount/token-automount"  # noqa: S105 - a rule id
 RULE_RED_TEAM: Final = "assurance/red-team-stale"
+RULE_GATEWAY_IMPOSTOR: Final = "gateway/impostor"
+RULE_GATEWAY_VOLUME: Final = "gateway/volume-in-app"
+RULE_GATEWAY_DEBUG_TARGET: Final = "gateway/debug-target"
+RULE_SHARE_PROCESS_NAMESPACE: Final = "gateway/share-process-namespace"
 RULE_AIWORKLOAD_INVALID: Final = "aiworkload/invalid"
 RULE_CLUSTER_POLICY_INVALID: Final = "clusterpolicy/invalid"
 AIWORKLOAD_POLICY_RULE_PREFIX: Final = "aiworkload/"
 """Compliance findings on an AIWorkload: `aiworkload/policy-region`, `aiworkload/data-region`,
-`aiworkload/unknown-region`, `aiworkload/policy-host`, `aiworkload/policy-provider`."""
+`aiworkload/unknown-region`, `aiworkload/region-mismatch`, `aiworkload/policy-host`,
+`aiworkload/policy-provider`."""
 
 
 MAX_WARNINGS: Final = 10
@@ -135,6 +169,8 @@ _FIX_OPENINGS: Final = (
     "did you mean",
 )
 _GENERIC_FIX: Final = "correct this field and apply the object again"
+EPHEMERAL_CONTAINERS: Final = "ephemeralcontainers"
+"""The Pod subresource `kubectl debug` writes to add ephemeral containers to a running pod."""
 _WORKLOAD_CACHE_LIMIT: Final = 64 * 1024
 
 
@@ -154,9 +190,10 @@ class AdmissionContext:
     """aigis's own namespace, which no policy governs and admission never blocks."""
     now: datetime
     """The time of the decision (UTC), for red-team freshness."""
-    gateway_image: str | None = None
-    """The image aigis injects as the gateway sidecar (exact string), exempt from the image and
-    provider-key rules; None when nothing is injected (as in `aigis scan`)."""
+    injection: InjectionSettings | None = None
+    """How the webhook injects the gateway, so that a Pod's `aigis-gateway` container can be
+    compared with the one the injection renders. None offline (`aigis scan`), where objects are
+    seen as written, before any injection, so no `aigis-gateway` container is aigis's."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -268,11 +305,14 @@ def review_object(
     *,
     operation: str = "CREATE",
     old_object: Mapping[str, Any] | None = None,
+    subresource: str | None = None,
 ) -> Decision:
     """Decide whether `obj` may be admitted in `ctx` (see the module docstring for the rules).
 
     `obj` is the object as the API server (or a manifest) has it; nothing about it is trusted.
-    `old_object` is the stored object on UPDATE, if the caller has it.
+    `old_object` is the stored object on UPDATE, if the caller has it. `subresource` is the
+    request's subresource: `ephemeralcontainers` reviews only the ephemeral containers `obj`
+    adds to `old_object`; any other subresource carries nothing reviewed here.
     """
     if operation == "DELETE" or not isinstance(obj, Mapping):
         return _ALLOWED
@@ -288,6 +328,10 @@ def review_object(
     template = pod_template(obj)
     if template is None:
         return _ALLOWED
+    if subresource:
+        if subresource != EPHEMERAL_CONTAINERS or not template.is_pod:
+            return _ALLOWED
+        return _review_debug_containers(template, old_object, ctx)
     if operation == "UPDATE" and old_object is not None:
         old_template = pod_template(old_object)
         if old_template is not None and _same_template(template, old_template, obj):
@@ -365,6 +409,32 @@ def _shadow_policy(bounds: PolicyBounds) -> str:
     return "?"
 
 
+def _review_debug_containers(
+    template: PodTemplate, old_object: Mapping[str, Any] | None, ctx: AdmissionContext
+) -> Decision:
+    """pods/ephemeralcontainers: the pod is reviewed as it will run, and only the findings about
+    ephemeral containers it did not have before count. The rest was admitted earlier; refusing a
+    debug container for a policy that tightened since would help no one."""
+    old_template = pod_template(old_object) if isinstance(old_object, Mapping) else None
+    old_names = {
+        _field_text(entry, "name")
+        for entry in _entries(old_template.spec if old_template else _EMPTY, "ephemeralContainers")
+    }
+    new_paths = tuple(
+        f"{template.spec_path}.ephemeralContainers[{index}]"
+        for index, entry in enumerate(_entries(template.spec, "ephemeralContainers"))
+        if _field_text(entry, "name") not in old_names
+    )
+    if not new_paths:
+        return _ALLOWED
+    findings, workload = _review_template(template, ctx)
+    return _decide([f for f in findings if _within(f[0].path, new_paths)], workload)
+
+
+def _within(path: str, prefixes: Sequence[str]) -> bool:
+    return any(path == p or path.startswith((p + ".", p + "[")) for p in prefixes)
+
+
 def _multiple_cover(template: PodTemplate, covering: Sequence[Mapping[str, Any]]) -> Reason:
     names = ", ".join(_quote(_name_of(w) or "?") for w in covering)
     return Reason(
@@ -388,6 +458,7 @@ def _review_covered(
     labels_path = f"{template.metadata_path}.labels"
     model, errors = _parse_workload(workload.get("spec"))
     reasons: list[Reason] = []
+    gateway = _Gateway()
     if model is None or errors:
         listed = "; ".join(str(e) for e in errors[:_MAX_ERRORS_SHOWN])
         more = len(errors) - _MAX_ERRORS_SHOWN
@@ -421,14 +492,29 @@ def _review_covered(
                     "policies (see its status.violations)",
                 )
             )
-        injected = gateway_injected(model, template, bounds) and not _impostor_gateway(
-            template, ctx
+        will_inject = gateway_injected(model, template, bounds)
+        gateway = _review_gateway(template, name or "", model, will_inject, ctx)
+        reasons.extend(gateway.reasons)
+        if template.is_pod and ctx.injection is not None:
+            # The webhook sees a Pod after the injection ran: what it moves is gone already, and
+            # whatever is left was not moved (the pod arrived with a gateway, so was skipped).
+            injected, moves = gateway.path is not None, False
+        else:
+            injected = moves = will_inject
+        key_volumes = _volumes_exposing(
+            template, {k.secret_ref.name for k in model.gateway.provider_keys}
         )
-        reasons.extend(_provider_keys(template, model, shown, injected, ctx))
+        reasons.extend(
+            _provider_keys(template, model, shown, injected, moves, key_volumes, gateway.path)
+        )
+        reasons.extend(_gateway_volumes(template, name or "", gateway, key_volumes))
+        reasons.extend(_debug_targets(template))
+        if will_inject:
+            reasons.extend(_shared_processes(template))
         reasons.extend(_red_team(labels_path, model, shown, bounds, ctx.now))
     if model is None or not model.service_account_token:
         reasons.extend(_token_automount(template, shown))
-    reasons.extend(_images(template, bounds, ctx))
+    reasons.extend(_images(template, bounds, gateway.path))
     reasons.extend(_pod_security(template, bounds))
     return [(r, enforce) for r in reasons]
 
@@ -448,47 +534,145 @@ class _Container:
     fields: Mapping[str, Any]
 
 
-def _containers(template: PodTemplate, ctx: AdmissionContext) -> Iterator[_Container]:
-    """Every container of the template except aigis's own gateway sidecar."""
+def _containers(template: PodTemplate, skip: str | None = None) -> Iterator[_Container]:
+    """Every container of the template, except the one at `skip` (aigis's gateway sidecar)."""
     for list_name in _CONTAINER_LISTS:
-        entries = template.spec.get(list_name)
-        if not isinstance(entries, list):
-            continue
-        for index, entry in enumerate(entries):
-            fields = entry if isinstance(entry, Mapping) else _EMPTY
-            if (
-                ctx.gateway_image is not None
-                and fields.get("name") == GATEWAY_CONTAINER
-                and fields.get("image") == ctx.gateway_image
-            ):
+        for index, entry in enumerate(_entries(template.spec, list_name)):
+            path = f"{template.spec_path}.{list_name}[{index}]"
+            if path != skip:
+                fields = entry if isinstance(entry, Mapping) else _EMPTY
+                yield _Container(path, list_name, fields)
+
+
+def _entries(spec: Mapping[str, Any], key: str) -> Sequence[Any]:
+    found = spec.get(key)
+    return found if isinstance(found, list) else ()
+
+
+@dataclass(frozen=True, slots=True)
+class _Gateway:
+    """What the review found of the gateway sidecar."""
+
+    path: str | None = None
+    """Path of the container that is aigis's gateway; None when there is none."""
+    volumes: frozenset[str] = frozenset()
+    """The pod volumes that gateway mounts."""
+    reasons: tuple[Reason, ...] = ()
+    """Containers named like the gateway that are not it."""
+
+
+def _review_gateway(
+    template: PodTemplate,
+    workload_name: str,
+    model: AIWorkloadSpec,
+    will_inject: bool,
+    ctx: AdmissionContext,
+) -> _Gateway:
+    """Find the gateway: the one `aigis-gateway` container that equals what the injection renders
+    for this workload, in a Pod the webhook sees after injection. Every other container of that
+    name is a finding: the injection skips a pod that already has one, so a look-alike would keep
+    the keys in the app, and a gateway running something else would hold them itself."""
+    named = [c for c in _containers(template) if c.fields.get("name") == GATEWAY_CONTAINER]
+    if not named:
+        return _Gateway()
+    if not template.is_pod:
+        why = "aigis adds the gateway to each pod when it is created, so one in a pod template "
+        why += "is someone else's"
+    elif ctx.injection is None:
+        why = "aigis adds the gateway when the pod is created, so one in a manifest is someone "
+        why += "else's"
+    elif not will_inject:
+        why = "aigis injects no gateway into this pod (spec.gateway.inject is false, the pod "
+        why += "opted out, or it is a Windows pod)"
+    elif len(named) > 1:
+        why = f"the pod has {len(named)} containers of that name"
+    elif named[0].list_name != "initContainers":
+        why = f"it is in {named[0].list_name}; aigis's gateway is an init container"
+    else:
+        expected = render_gateway(workload_name, model, ctx.injection)
+        differences = gateway_differences(named[0].fields, template.spec.get("volumes"), expected)
+        if not differences:
+            mounts = _entries(named[0].fields, "volumeMounts")
+            volumes = frozenset(_field_text(m, "name") for m in mounts)
+            return _Gateway(path=named[0].path, volumes=volumes)
+        why = "it differs from the gateway aigis renders for AIWorkload "
+        why += f"{_quote(workload_name)} in {', '.join(differences)}"
+    return _Gateway(
+        reasons=tuple(
+            Reason(
+                rule=RULE_GATEWAY_IMPOSTOR,
+                path=container.path,
+                message=f"is named {GATEWAY_CONTAINER!r} but is not the gateway aigis injects: "
+                + why,
+                fix=f"remove this container; aigis injects the gateway itself (rename it if it "
+                f"is an app container that happens to be called {GATEWAY_CONTAINER!r})",
+            )
+            for container in named
+        )
+    )
+
+
+def _gateway_volumes(
+    template: PodTemplate, workload_name: str, gateway: _Gateway, key_volumes: Mapping[str, str]
+) -> Iterator[Reason]:
+    """The gateway's volumes are its alone: the audit key (whatever the volume is called), every
+    volume the injected gateway mounts, and a name only the injection would create. Volumes
+    holding provider keys are reported as keys (`_provider_keys`)."""
+    audit_secret = audit_key_secret_name(workload_name)
+    audit_volumes = _volumes_exposing(template, {audit_secret})
+    defined = {_field_text(v, "name") for v in _entries(template.spec, "volumes")}
+    for container in _containers(template, gateway.path):
+        for index, mount in enumerate(_entries(container.fields, "volumeMounts")):
+            volume = _field_text(mount, "name")
+            path = f"{container.path}.volumeMounts[{index}]"
+            if volume in key_volumes:
                 continue
-            yield _Container(f"{template.spec_path}.{list_name}[{index}]", list_name, fields)
+            if volume in audit_volumes:
+                message = f"mounts volume {_quote(volume)}, which holds the gateway's audit key "
+                message += f"(Secret {_quote(audit_secret)}): with it, audit records can be forged"
+                fix = "remove the mount; only the gateway may read the audit key"
+            elif volume in gateway.volumes:
+                message = f"mounts volume {_quote(volume)}, which the injected gateway mounts"
+                fix = "remove the mount; the gateway's volumes are its alone"
+            elif volume not in defined and reserved_volume_name(volume):
+                message = f"mounts volume {_quote(volume)}, which the pod does not define: only "
+                message += "aigis's injection would create a volume of that name, for the gateway"
+                fix = "remove the mount, or define a volume of your own under a name that does "
+                fix += "not start with aigis-"
+            else:
+                continue
+            yield Reason(rule=RULE_GATEWAY_VOLUME, path=path, message=message, fix=fix)
 
 
-def _impostor_gateway(template: PodTemplate, ctx: AdmissionContext) -> bool:
-    """A container named like the gateway that is not aigis's gateway image.
-
-    The injection skips pods that already have a container of that name, so without this check
-    a pod could carry a fake sidecar and keep its provider keys in the app container.
-    """
-    if ctx.gateway_image is None:
-        return False
-    for list_name in _CONTAINER_LISTS:
-        entries = template.spec.get(list_name)
-        for entry in entries if isinstance(entries, list) else ():
-            if (
-                isinstance(entry, Mapping)
-                and entry.get("name") == GATEWAY_CONTAINER
-                and entry.get("image") != ctx.gateway_image
-            ):
-                return True
-    return False
+def _debug_targets(template: PodTemplate) -> Iterator[Reason]:
+    for index, entry in enumerate(_entries(template.spec, "ephemeralContainers")):
+        if _field_text(entry, "targetContainerName") == GATEWAY_CONTAINER:
+            yield Reason(
+                rule=RULE_GATEWAY_DEBUG_TARGET,
+                path=f"{template.spec_path}.ephemeralContainers[{index}].targetContainerName",
+                message="shares the process namespace of the gateway, whose files (provider keys, "
+                "audit key) it could then read through /proc/<pid>/root",
+                fix="target an app container instead (kubectl debug --target=<app container>)",
+            )
 
 
-def _images(template: PodTemplate, bounds: PolicyBounds, ctx: AdmissionContext) -> Iterator[Reason]:
+def _shared_processes(template: PodTemplate) -> Iterator[Reason]:
+    if template.spec.get("shareProcessNamespace") is True:
+        yield Reason(
+            rule=RULE_SHARE_PROCESS_NAMESPACE,
+            path=f"{template.spec_path}.shareProcessNamespace",
+            message="puts every container of the pod into one process namespace, so the app "
+            "could read the gateway's files (its provider keys and audit key) through "
+            "/proc/<pid>/root",
+            fix="remove spec.shareProcessNamespace or set it to false: a pod aigis injects the "
+            "gateway into cannot share its process namespace",
+        )
+
+
+def _images(template: PodTemplate, bounds: PolicyBounds, gateway: str | None) -> Iterator[Reason]:
     if not bounds.registries and not bounds.digest_required_by:
         return
-    for container in _containers(template, ctx):
+    for container in _containers(template, gateway):
         path = f"{container.path}.image"
         image = container.fields.get("image")
         text = image if isinstance(image, str) else ""
@@ -532,13 +716,16 @@ def _provider_keys(
     model: AIWorkloadSpec,
     shown: str,
     injected: bool,
-    ctx: AdmissionContext,
+    moves: bool,
+    key_volumes: Mapping[str, str],
+    gateway: str | None,
 ) -> Iterator[Reason]:
+    """`injected`: the pod has (or will have) the gateway to hold the keys; `moves`: the
+    injection is still to move the declared env entries (a template, or a manifest offline)."""
     held = {(k.secret_ref.name, k.secret_ref.key): k.provider for k in model.gateway.provider_keys}
     held_secrets = {name for name, _ in held}
-    key_volumes = _volumes_exposing(template, held_secrets)
-    for container in _containers(template, ctx):
-        moved = injected and container.list_name in _INJECTED_LISTS
+    for container in _containers(template, gateway):
+        moved = moves and container.list_name in _INJECTED_LISTS
         env = container.fields.get("env")
         for index, entry in enumerate(env if isinstance(env, list) else ()):
             if _is_mapping(entry):
@@ -971,6 +1158,7 @@ _ALLOWED: Final = Decision(allowed=True, reasons=(), denied=(), warnings=(), wor
 
 
 __all__ = [
+    "EPHEMERAL_CONTAINERS",
     "GATEWAY_CONTAINER",
     "OPT_OUT_ANNOTATION",
     "POD_KINDS",

@@ -23,6 +23,7 @@ from datetime import datetime
 from typing import Any, Final
 
 from aigis.admission.engine import AdmissionContext
+from aigis.admission.mutation import InjectionSettings
 from aigis.admission.templates import api_group
 from aigis.api.common import GROUP
 from aigis.api.validation import parse_cluster_policy_spec
@@ -120,7 +121,7 @@ class ManifestIndex:
         now: datetime,
         extra_labels: Mapping[str, str] | None = None,
         aigis_namespace: str | None = None,
-        gateway_image: str | None = None,
+        injection: InjectionSettings | None = None,
     ) -> AdmissionContext:
         """The context for objects of `namespace` (None: cluster-scoped objects)."""
         labels: dict[str, str] = {}
@@ -135,7 +136,7 @@ class ManifestIndex:
             policies=self.policies,
             aigis_namespace=aigis_namespace,
             now=now,
-            gateway_image=gateway_image,
+            injection=injection,
         )
 
 
@@ -174,7 +175,7 @@ def context_from_manifests(
     default_namespace: str = DEFAULT_NAMESPACE,
     namespace_labels: Mapping[str, str] | None = None,
     aigis_namespace: str | None = None,
-    gateway_image: str | None = None,
+    injection: InjectionSettings | None = None,
 ) -> AdmissionContext:
     """The AdmissionContext for an object of `namespace`, from a list of objects (AIWorkloads,
     AIClusterPolicies, Namespaces; anything else is ignored). One call for one review; to review
@@ -184,5 +185,5 @@ def context_from_manifests(
         now=now,
         extra_labels=namespace_labels,
         aigis_namespace=aigis_namespace,
-        gateway_image=gateway_image,
+        injection=injection,
     )

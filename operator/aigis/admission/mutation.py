@@ -35,9 +35,18 @@ Decisions, and why:
   in a Secret of their own. The OpenAI and Anthropic SDKs refuse to start without a key, so the
   placeholder is also set for the variable they read when the workload uses such a provider. Keys
   mounted as files in the app are not touched here; the validating side reports them.
-- Idempotency: a pod that already has a container named `aigis-gateway` gets no patch. The
-  `aigis.dev/injected` annotation alone does not count: it can be copied into a pod template to skip
-  injection, while the container cannot be forged without also being a gateway. Every operation
+- Audit: the gateway also gets the workload's audit key (Secret `aigis-audit-<workload>`, key
+  `hmac-key`, read-only at `AUDIT_KEY_DIR`), an emptyDir of 1Mi for its chain state at
+  `AUDIT_STATE_DIR`, the flags that name both, and the pod's name, namespace and UID from the
+  downward API (`aigis.gateway.identity` is the contract). No other container mounts them.
+- Volume names: the gateway's volumes get the first of `aigis-gateway-config`,
+  `aigis-gateway-config-2`, ... that no volume has and no container of any list mounts; a container
+  that mounted a name the injection then created would otherwise receive the gateway's keys.
+- Idempotency: a pod that already has a container named `aigis-gateway` gets no patch. Either it
+  is the gateway this injection rendered (a reinvocation, then the patch would be empty anyway),
+  or it is someone else's, which the validating side refuses: it accepts only a container equal
+  to `render_gateway`'s (`gateway_differences`). The `aigis.dev/injected` annotation alone does not
+  count: it can be copied into a pod template to skip injection. Every operation
   that is not idempotent (an insert, an append, a removal by index) is pinned by a leading `test`
   of the list or element it depends on, so the patch applies only to the pod it was computed for:
   applied twice, it fails as a whole instead of duplicating entries or removing the wrong one.
@@ -51,17 +60,30 @@ Pure: no I/O, clock or environment. Must not import the webhook server or the Ku
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from aigis.api.aiworkload import AIWorkload, Provider
+from aigis.api.aiworkload import AIWorkload, AIWorkloadSpec, Provider
 from aigis.gateway.config import (
     CONFIG_FILE_NAME,
     DEFAULT_KEY_DIR,
     PROVIDER_ENDPOINTS,
     gateway_config_map_name,
+)
+from aigis.gateway.identity import (
+    AUDIT_KEY_DIR,
+    AUDIT_KEY_FILE,
+    AUDIT_KEY_FLAG,
+    AUDIT_KEY_SECRET_KEY,
+    AUDIT_STATE_DIR,
+    AUDIT_STATE_FLAG,
+    POD_NAME_ENV,
+    POD_NAMESPACE_ENV,
+    POD_UID_ENV,
+    audit_key_secret_name,
 )
 
 INJECTED_ANNOTATION: Final = "aigis.dev/injected"
@@ -87,7 +109,16 @@ ORIGINAL_ENV_PREFIX: Final = "AIGIS_ORIGINAL_"
 
 CONFIG_VOLUME: Final = "aigis-gateway-config"
 KEYS_VOLUME: Final = "aigis-provider-keys"
+AUDIT_KEY_VOLUME: Final = "aigis-audit-key"
+AUDIT_STATE_VOLUME: Final = "aigis-audit-state"
+GATEWAY_VOLUMES: Final = (CONFIG_VOLUME, KEYS_VOLUME, AUDIT_KEY_VOLUME, AUDIT_STATE_VOLUME)
+"""The names the injection gives the gateway's volumes, before a `-2`, `-3`, ... suffix that
+keeps them clear of every name the pod already uses (`reserved_volume_name` recognises both)."""
 METRICS_PORT_NAME: Final = "aigis-metrics"
+AUDIT_STATE_SIZE_LIMIT: Final = "1Mi"
+"""The gateway's audit state is a hash and a sequence number: a megabyte is plenty."""
+SECRET_FILE_MODE: Final = 0o444
+"""Keys are owned by root and read by the gateway's non-root user: readable, never writable."""
 
 _OPENAI_SDK_KEY: Final = "OPENAI_API_KEY"
 _ANTHROPIC_SDK_KEY: Final = "ANTHROPIC_API_KEY"
@@ -96,6 +127,19 @@ _PROXY_NAMES: Final = ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy")
 _MAX_LABEL_VALUE: Final = 63
 # Names the kubelet accepts for variables from `envFrom` on every supported version.
 _ENV_NAME: Final = re.compile(r"[-._a-zA-Z][-._a-zA-Z0-9]*")
+_SUFFIXED: Final = re.compile(r"(?P<stem>.+)-[0-9]+")
+_PROBES: Final = ("startupProbe", "readinessProbe", "livenessProbe")
+_PROBE_HANDLERS: Final = ("exec", "httpGet", "tcpSocket", "grpc")
+# Fields the gateway never sets: any value in a container claiming to be it is someone else's.
+_UNSET_FIELDS: Final = ("args", "envFrom", "lifecycle", "volumeDevices", "workingDir")
+# Volume sources whose `defaultMode` the API server sets to 0644 when it is missing.
+_DEFAULT_MODE_SOURCES: Final = ("configMap", "secret", "projected", "downwardAPI")
+_API_DEFAULT_MODE: Final = 0o644
+_POD_IDENTITY: Final = (
+    (POD_NAME_ENV, "metadata.name"),
+    (POD_NAMESPACE_ENV, "metadata.namespace"),
+    (POD_UID_ENV, "metadata.uid"),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -253,8 +297,8 @@ class _Keys:
     """Key variables the SDKs pointed at the gateway insist on."""
 
 
-def _read_keys(workload: AIWorkload) -> _Keys:
-    gateway = workload.spec.gateway
+def _read_keys(spec: AIWorkloadSpec) -> _Keys:
+    gateway = spec.gateway
     by_secret: dict[str, list[str]] = {}
     files: dict[Provider, tuple[Provider, str, str]] = {}
     for key in gateway.provider_keys:
@@ -264,7 +308,7 @@ def _read_keys(workload: AIWorkload) -> _Keys:
             by_secret[ref.name].append(ref.key)
         files.setdefault(key.provider, (key.provider, ref.name, ref.key))
     providers = {key.provider for key in gateway.provider_keys}
-    providers.update(model.provider for model in workload.spec.models)
+    providers.update(model.provider for model in spec.models)
     formats = {PROVIDER_ENDPOINTS[provider].wire_format for provider in providers}
     sdk_keys = tuple(
         name
@@ -309,7 +353,7 @@ def _render(
     if not containers or any(_text(c.get("name")) == GATEWAY_CONTAINER for c in everyone):
         return []
 
-    keys = _read_keys(workload)
+    keys = _read_keys(workload.spec)
     patch = _Patch()
     app_env = _app_env(workload, settings)
     for index, container in enumerate(containers):
@@ -320,26 +364,31 @@ def _render(
         _patch_container(patch, path, container, keys, None if sidecar else app_env)
 
     volumes = _mappings(spec.get("volumes"))
+    # A name some container already mounts is taken too: a container mounting a volume that
+    # only the injection would create would otherwise receive the gateway's keys.
     taken = {_text(volume.get("name")) for volume in volumes or ()}
-    config_volume = _free_name(CONFIG_VOLUME, taken)
-    new_volumes: list[dict[str, Any]] = [
-        {
-            "name": config_volume,
-            "configMap": {"name": gateway_config_map_name(workload.metadata.name or "")},
-        }
+    for container in everyone:
+        taken.update(_text(m.get("name")) for m in _mappings(container.get("volumeMounts")) or ())
+    sidecar_parts = render_gateway(workload.metadata.name or "", workload.spec, settings)
+    names: dict[str, str] = {}
+    for volume in sidecar_parts.volumes:
+        names[volume["name"]] = _free_name(volume["name"], taken)
+        taken.add(names[volume["name"]])
+    new_volumes = [{**volume, "name": names[volume["name"]]} for volume in sidecar_parts.volumes]
+    gateway = dict(sidecar_parts.container)
+    gateway["volumeMounts"] = [
+        {**mount, "name": names[mount["name"]]} for mount in sidecar_parts.container["volumeMounts"]
     ]
-    mounts = [{"name": config_volume, "mountPath": GATEWAY_CONFIG_DIR, "readOnly": True}]
-    if keys.files:
-        keys_volume = _free_name(KEYS_VOLUME, taken | {config_volume})
-        new_volumes.append(_keys_volume(keys_volume, keys))
-        mounts.append({"name": keys_volume, "mountPath": DEFAULT_KEY_DIR, "readOnly": True})
-
     port_names = {
         _text(port.get("name"))
         for container in everyone
         for port in _mappings(container.get("ports")) or ()
     }
-    gateway = _gateway_container(workload, settings, mounts, METRICS_PORT_NAME not in port_names)
+    if METRICS_PORT_NAME in port_names:
+        # Port names are unique per pod: a user's own `aigis-metrics` port keeps its name.
+        gateway["ports"] = [
+            {k: v for k, v in port.items() if k != "name"} for port in gateway["ports"]
+        ]
     init_path = _pointer("spec", "initContainers")
     if init_containers is None:
         patch.add(init_path, [gateway])
@@ -363,12 +412,185 @@ def _free_name(wanted: str, taken: set[str]) -> str:
     return name
 
 
+def reserved_volume_name(name: str) -> bool:
+    """Whether the injection may give a volume of the gateway this name (with or without the
+    suffix that keeps it free)."""
+    suffixed = _SUFFIXED.fullmatch(name)
+    return name in GATEWAY_VOLUMES or (
+        suffixed is not None and suffixed.group("stem") in GATEWAY_VOLUMES
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class GatewaySidecar:
+    """The gateway container and the volumes it mounts, under their unsuffixed names."""
+
+    container: Mapping[str, Any]
+    volumes: tuple[Mapping[str, Any], ...]
+
+
+def render_gateway(
+    workload_name: str, spec: AIWorkloadSpec, settings: InjectionSettings
+) -> GatewaySidecar:
+    """The gateway sidecar of a workload, as the injection adds it to every pod it covers.
+
+    The one definition of the gateway: the injection renames the volumes to names free in the
+    pod, and the validating side (`gateway_differences`) accepts an `aigis-gateway` container
+    only when it equals this.
+    """
+    keys = _read_keys(spec)
+    volumes: list[dict[str, Any]] = [
+        {"name": CONFIG_VOLUME, "configMap": {"name": gateway_config_map_name(workload_name)}}
+    ]
+    mounts = [{"name": CONFIG_VOLUME, "mountPath": GATEWAY_CONFIG_DIR, "readOnly": True}]
+    if keys.files:
+        volumes.append(_keys_volume(KEYS_VOLUME, keys))
+        mounts.append({"name": KEYS_VOLUME, "mountPath": DEFAULT_KEY_DIR, "readOnly": True})
+    volumes.append(
+        {
+            "name": AUDIT_KEY_VOLUME,
+            "secret": {
+                "secretName": audit_key_secret_name(workload_name),
+                "items": [{"key": AUDIT_KEY_SECRET_KEY, "path": AUDIT_KEY_SECRET_KEY}],
+                "defaultMode": SECRET_FILE_MODE,
+            },
+        }
+    )
+    mounts.append({"name": AUDIT_KEY_VOLUME, "mountPath": AUDIT_KEY_DIR, "readOnly": True})
+    # The chain state survives a restart of the gateway container, not of the pod.
+    volumes.append({"name": AUDIT_STATE_VOLUME, "emptyDir": {"sizeLimit": AUDIT_STATE_SIZE_LIMIT}})
+    mounts.append({"name": AUDIT_STATE_VOLUME, "mountPath": AUDIT_STATE_DIR})
+    return GatewaySidecar(_gateway_container(spec, settings, mounts), tuple(volumes))
+
+
+def gateway_differences(
+    container: Mapping[str, Any], volumes: object, expected: GatewaySidecar
+) -> list[str]:
+    """The fields in which `container` differs from the rendered gateway; [] when it is aigis's.
+
+    `volumes` are the pod's volumes, `expected` what `render_gateway` gives for the covering
+    workload. Everything that decides what runs in the gateway and what it can read is compared:
+    image, command, args, env, envFrom, lifecycle hooks, probe actions, volume mounts (by path
+    and by what the mounted volume holds, so the suffixed names the injection picked still
+    match), volume devices, working directory, security context, ports and restart policy.
+    Compared as the API server stores a pod: the values it fills in when missing (a port's
+    protocol, a probe's scheme, a fieldRef's apiVersion, a volume's defaultMode) count as given.
+    Resources, pull policy, probe timings and termination settings are not compared: they change
+    nothing the gateway can run or read.
+    """
+    wanted = expected.container
+    differences = [
+        name
+        for name in ("image", "command", "securityContext", "restartPolicy")
+        if container.get(name) != wanted.get(name)
+    ]
+    differences.extend(name for name in _UNSET_FIELDS if container.get(name))
+    if _normal_env(container.get("env")) != _normal_env(wanted.get("env")):
+        differences.append("env")
+    if _normal_ports(container.get("ports")) != _normal_ports(wanted.get("ports")):
+        differences.append("ports")
+    differences.extend(
+        probe
+        for probe in _PROBES
+        if _probe_action(container.get(probe)) != _probe_action(wanted.get(probe))
+    )
+    if _mounted(container, volumes) != _mounted(wanted, expected.volumes):
+        differences.append("volumeMounts")
+    return differences
+
+
+def _canonical(value: object) -> str:
+    return json.dumps(value, sort_keys=True, default=repr)
+
+
+def _normal_env(value: object) -> list[str] | None:
+    if not value:
+        return []
+    if not isinstance(value, list):
+        return None
+    entries: list[str] = []
+    for entry in value:
+        if not isinstance(entry, Mapping):
+            return None
+        normal = dict(entry)
+        value_from = normal.get("valueFrom")
+        if isinstance(value_from, Mapping):
+            field_ref = value_from.get("fieldRef")
+            if isinstance(field_ref, Mapping):
+                normal["valueFrom"] = {
+                    **value_from,
+                    "fieldRef": {"apiVersion": "v1", **field_ref},
+                }
+        entries.append(_canonical(normal))
+    return entries
+
+
+def _normal_ports(value: object) -> list[str] | None:
+    if not value:
+        return []
+    if not isinstance(value, list) or not all(isinstance(p, Mapping) for p in value):
+        return None
+    normal = []
+    for port in value:
+        # The name is the injection's choice (dropped when the pod already uses it).
+        fields = {k: v for k, v in port.items() if not (k == "name" and v == METRICS_PORT_NAME)}
+        fields.setdefault("protocol", "TCP")
+        normal.append(_canonical(fields))
+    return sorted(normal)
+
+
+def _probe_action(value: object) -> str | None:
+    """What a probe runs (and where), without its timings."""
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        return _canonical(value)
+    action = {key: value[key] for key in _PROBE_HANDLERS if key in value}
+    http = action.get("httpGet")
+    if isinstance(http, Mapping):
+        action["httpGet"] = {"scheme": "HTTP", **http}
+    return _canonical(action)
+
+
+def _mounted(container: Mapping[str, Any], volumes: object) -> list[str] | None:
+    """Each mount as (where, how, what the volume holds), independent of the volume's name."""
+    mounts = container.get("volumeMounts")
+    if not mounts:
+        return []
+    if not isinstance(mounts, list) or not isinstance(volumes, list | tuple):
+        return None
+    sources: dict[str, str] = {}
+    for volume in volumes:
+        if isinstance(volume, Mapping):
+            sources.setdefault(_text(volume.get("name")), _volume_source(volume))
+    described = []
+    for mount in mounts:
+        if not isinstance(mount, Mapping):
+            return None
+        fields = {
+            "readOnly": False,
+            "mountPropagation": "None",
+            **{k: v for k, v in mount.items() if k != "name"},
+            "volume": sources.get(_text(mount.get("name"))),
+        }
+        described.append(_canonical(fields))
+    return sorted(described)
+
+
+def _volume_source(volume: Mapping[str, Any]) -> str:
+    source = {k: v for k, v in volume.items() if k != "name"}
+    for kind in _DEFAULT_MODE_SOURCES:
+        fields = source.get(kind)
+        if isinstance(fields, Mapping):
+            source[kind] = {"defaultMode": _API_DEFAULT_MODE, **fields}
+    return _canonical(source)
+
+
 def _keys_volume(name: str, keys: _Keys) -> dict[str, Any]:
     return {
         "name": name,
         "projected": {
-            # Owned by root and read by the gateway's non-root user: readable, never writable.
-            "defaultMode": 0o444,
+            "defaultMode": SECRET_FILE_MODE,
             "sources": [
                 {"secret": {"name": secret, "items": [{"key": key, "path": provider}]}}
                 for provider, secret, key in keys.files
@@ -378,17 +600,11 @@ def _keys_volume(name: str, keys: _Keys) -> dict[str, Any]:
 
 
 def _gateway_container(
-    workload: AIWorkload,
-    settings: InjectionSettings,
-    mounts: list[dict[str, Any]],
-    name_port: bool,
+    spec: AIWorkloadSpec, settings: InjectionSettings, mounts: list[dict[str, Any]]
 ) -> dict[str, Any]:
     """The sidecar: hardened to pass the restricted Pod Security level whatever the app sets."""
     metrics = settings.metrics_port
-    port: dict[str, Any] = {"containerPort": metrics, "protocol": "TCP"}
-    if name_port:
-        # Port names are unique per pod: a user's own `aigis-metrics` port keeps its name.
-        port = {"name": METRICS_PORT_NAME, **port}
+    port = {"name": METRICS_PORT_NAME, "containerPort": metrics, "protocol": "TCP"}
     security: dict[str, Any] = {
         "allowPrivilegeEscalation": False,
         "capabilities": {"drop": ["ALL"]},
@@ -412,6 +628,16 @@ def _gateway_container(
             f"127.0.0.1:{settings.gateway_port}",
             "--metrics-listen",
             f"{settings.metrics_host}:{metrics}",
+            AUDIT_KEY_FLAG,
+            AUDIT_KEY_FILE,
+            AUDIT_STATE_FLAG,
+            AUDIT_STATE_DIR,
+        ],
+        # Who is writing the audit records; `apiVersion` as the API server would default it,
+        # so the rendered gateway equals the stored one.
+        "env": [
+            {"name": name, "valueFrom": {"fieldRef": {"apiVersion": "v1", "fieldPath": path}}}
+            for name, path in _POD_IDENTITY
         ],
         "restartPolicy": "Always",
         "ports": [port],
@@ -419,7 +645,7 @@ def _gateway_container(
         "startupProbe": _http_probe("/readyz", metrics, period=1, failures=60),
         "readinessProbe": _http_probe("/readyz", metrics, period=5, failures=3),
         "livenessProbe": _http_probe("/healthz", metrics, period=10, failures=3, timeout=3),
-        "resources": _resources(workload, settings),
+        "resources": _resources(spec, settings),
         "securityContext": security,
         "volumeMounts": mounts,
         # A config the gateway refuses is explained on stderr: show it in the pod's status.
@@ -438,10 +664,10 @@ def _http_probe(
     }
 
 
-def _resources(workload: AIWorkload, settings: InjectionSettings) -> dict[str, Any]:
+def _resources(spec: AIWorkloadSpec, settings: InjectionSettings) -> dict[str, Any]:
     """The workload's gateway resources as written, else the defaults, never a mix of the two:
     a default request could exceed a limit the workload set and make the pod invalid."""
-    declared = workload.spec.gateway.resources
+    declared = spec.gateway.resources
     if declared is not None and (declared.requests or declared.limits):
         return {
             section: dict(values)

@@ -22,6 +22,14 @@ Where aigis is stricter than the reference, only for pods the API server rejects
 - a volume that sets several sources (API validation allows one) fails restricted if any of them is
   outside the allowed list; the reference accepts it when one of them is allowed.
 
+Where aigis reads a manifest the way the API server would hand it to the reference: a volume
+that names no source at all (or only null ones) is an emptyDir, which is what the API server's
+defaulting makes of it before any admission runs. A volume whose only source has the wrong type
+is not defaulted (the API server refuses to decode it) and fails restricted.
+
+Ephemeral containers are checked exactly as containers and init containers are, at both levels,
+as the reference does (it visits all three lists for every container check).
+
 Pure: no I/O. Must not import the webhook server, the operator or the gateway.
 """
 
@@ -507,6 +515,12 @@ def _check_host_probes(pod: _Pod) -> Iterator[Reason]:
 def _check_volume_types(pod: _Pod) -> Iterator[Reason]:
     for index, entry in enumerate(_entries(pod.fields.get("volumes"))):
         volume = _fields(entry)
+        if isinstance(entry, Mapping) and all(
+            value is None for key, value in volume.items() if key != "name"
+        ):
+            # The API server defaults a volume without a source to an emptyDir before admission
+            # runs, so the reference only ever sees it as one.
+            continue
         sources = [
             key for key, value in volume.items() if key != "name" and _object(value) is not None
         ]

@@ -9,6 +9,11 @@ There is no operator offline, so an AIWorkload's status cannot say whether it is
 engine never reads status anyway: it validates the covering workload and checks it against the
 governing policies itself (`evaluate_compliance`), in the cluster as here.
 
+No injection runs offline either (the context has no `InjectionSettings`), so manifests are
+reviewed as written, before the gateway is added: an `aigis-gateway` container in a covered pod or
+template is someone else's and refused, as the webhook refuses it on a template and on a pod that
+is not exactly what the injection renders.
+
 Exit status: 0 when every object is allowed (warnings included), 1 when one is denied, 2 on bad
 input (unreadable path, YAML or JSON that does not parse, with the file and line). When any input
 is bad nothing is reviewed: a missing AIWorkload or policy would make the decisions wrong.

@@ -16,9 +16,11 @@ What each endpoint does:
   message; Audit findings are returned as `warnings` (kubectl prints them) and recorded as
   Events off the request path. Before refusing, the namespace is read live once in case the
   cache is behind (see `aigis.admission.cache`).
-- `/mutate` only acts on Pod CREATE: the covering AIWorkload's gateway is injected as a JSON
-  Patch (base64, `patchType: JSONPatch`). Opting out by annotation is honoured only where every
-  governing AIClusterPolicy allows it.
+  The `pods/ephemeralcontainers` subresource (`kubectl debug`, an UPDATE of a Pod) is reviewed
+  too, for the ephemeral containers it adds only; other subresources are allowed unread.
+- `/mutate` only acts on Pod CREATE (never on a subresource): the covering AIWorkload's gateway
+  is injected as a JSON Patch (base64, `patchType: JSONPatch`). Opting out by annotation is
+  honoured only where every governing AIClusterPolicy allows it.
 
 Bad input never crashes or hangs the server: a body over the size limit is refused with 413
 before it is read, a body that does not arrive within the read timeout with 408, a wrong method
@@ -47,6 +49,7 @@ from aiohttp import web
 
 from aigis.admission.cache import AdmissionView
 from aigis.admission.engine import (
+    EPHEMERAL_CONTAINERS,
     RULE_SHADOW_AI,
     AdmissionContext,
     Decision,
@@ -63,7 +66,7 @@ from aigis.admission.webhooks import MUTATE_PATH, VALIDATE_PATH
 from aigis.api.aiworkload import AIWorkload
 from aigis.api.clusterpolicy import UNGOVERNABLE_NAMESPACES
 from aigis.api.validation import parse_aiworkload
-from aigis.egress.compliance import governing_policies
+from aigis.egress.compliance import governing_policies, trusts_declared_regions
 from aigis.gateway.config import dump_gateway_config, render_gateway_config
 
 log = logging.getLogger("aigis.webhook")
@@ -90,6 +93,8 @@ REVIEWED_KINDS: Final = frozenset(
         ("aigis.dev", "AIClusterPolicy"),
     }
 )
+REVIEWED_SUBRESOURCES: Final = frozenset({"", EPHEMERAL_CONTAINERS})
+"""The object itself, and the ephemeral containers `kubectl debug` adds to a running Pod."""
 _INJECTION_MEMO_SIZE: Final = 1024
 LIVE_READ_QUIET_SECONDS: Final = 1.0
 """After a live read found the cache current, the namespace is not read live again for this
@@ -114,6 +119,8 @@ class ReviewRequest:
     object: Mapping[str, Any] | None
     old_object: Mapping[str, Any] | None
     dry_run: bool
+    sub_resource: str = ""
+    """`ephemeralcontainers` for `kubectl debug`; empty for the object itself."""
 
     @property
     def object_name(self) -> str:
@@ -171,6 +178,9 @@ def parse_review(body: bytes) -> ReviewRequest | BadReview:
     namespace = request.get("namespace")
     name = request.get("name")
     dry_run = request.get("dryRun")
+    sub_resource = request.get("subResource")
+    if sub_resource is not None and not isinstance(sub_resource, str):
+        return BadReview("request.subResource must be a string", uid)
     if namespace is not None and not isinstance(namespace, str):
         return BadReview("request.namespace must be a string", uid)
     if name is not None and not isinstance(name, str):
@@ -190,6 +200,7 @@ def parse_review(body: bytes) -> ReviewRequest | BadReview:
         object=obj,
         old_object=old,
         dry_run=bool(dry_run),
+        sub_resource=sub_resource or "",
     )
 
 
@@ -229,9 +240,12 @@ def decision_response(uid: str, decision: Decision) -> dict[str, Any]:
     )
 
 
-def config_hash(workload: AIWorkload) -> str:
-    """SHA-256 of the gateway config the operator writes for `workload` (same rendering)."""
-    text = dump_gateway_config(render_gateway_config(workload))
+def config_hash(workload: AIWorkload, *, trust_declared_regions: bool = True) -> str:
+    """SHA-256 of the gateway config the operator writes for `workload` (same rendering, with
+    the governing policies' answer on declared regions, as the operator passes it)."""
+    text = dump_gateway_config(
+        render_gateway_config(workload, trust_declared_regions=trust_declared_regions)
+    )
     return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -277,7 +291,7 @@ class AdmissionServer:
         self._excluded = set(UNGOVERNABLE_NAMESPACES)
         if aigis_namespace:
             self._excluded.add(aigis_namespace)
-        self._injection_memo: OrderedDict[tuple[str, str, str], tuple[AIWorkload | None, str]]
+        self._injection_memo: OrderedDict[tuple[str, str, str, str], tuple[AIWorkload | None, str]]
         self._injection_memo = OrderedDict()
         self._reviewers = {VALIDATE_PATH: self.validate, MUTATE_PATH: self.mutate}
 
@@ -373,6 +387,7 @@ class AdmissionServer:
         return (
             request.operation in ("CREATE", "UPDATE")
             and (request.group, request.kind) in REVIEWED_KINDS
+            and request.sub_resource in REVIEWED_SUBRESOURCES
             and request.namespace not in self._excluded
         )
 
@@ -397,7 +412,7 @@ class AdmissionServer:
             policies=self._view.policies(),
             aigis_namespace=self._aigis_namespace,
             now=self._clock(),
-            gateway_image=self._injection.gateway_image,
+            injection=self._injection,
         )
 
     async def _namespace_labels(self, namespace: str) -> Mapping[str, str]:
@@ -453,7 +468,11 @@ class AdmissionServer:
     def _review(request: ReviewRequest, context: AdmissionContext) -> Decision:
         assert request.object is not None
         return review_object(
-            request.object, context, operation=request.operation, old_object=request.old_object
+            request.object,
+            context,
+            operation=request.operation,
+            old_object=request.old_object,
+            subresource=request.sub_resource or None,
         )
 
     def _observe(self, request: ReviewRequest, decision: Decision, kind_label: str) -> None:
@@ -496,6 +515,7 @@ class AdmissionServer:
         namespace = request.namespace
         if (
             request.operation != "CREATE"
+            or request.sub_resource
             or (request.group, request.kind) != ("", "Pod")
             or pod is None
             or namespace is None
@@ -522,9 +542,6 @@ class AdmissionServer:
         if len(covering) != 1:
             # Nothing to inject, or an ambiguity the validating pass refuses with both names.
             return []
-        workload, digest = self._injection_inputs(covering[0])
-        if workload is None:
-            return []
         namespace_labels = await self._namespace_labels(namespace)
         governing = governing_policies(
             self._view.policies(),
@@ -532,6 +549,9 @@ class AdmissionServer:
             namespace_labels,
             aigis_namespace=self._aigis_namespace,
         )
+        workload, digest = self._injection_inputs(covering[0], trusts_declared_regions(governing))
+        if workload is None:
+            return []
         return render_pod_patch(
             pod,
             workload,
@@ -540,18 +560,25 @@ class AdmissionServer:
             opt_out_allowed=policy_bounds(governing).injection_opt_out_allowed,
         )
 
-    def _injection_inputs(self, obj: Mapping[str, Any]) -> tuple[AIWorkload | None, str]:
+    def _injection_inputs(
+        self, obj: Mapping[str, Any], trust_declared_regions: bool
+    ) -> tuple[AIWorkload | None, str]:
         """The parsed AIWorkload and its config hash, memoised per resourceVersion."""
         metadata = obj.get("metadata") or {}
         version = metadata.get("resourceVersion")
-        key = (str(metadata.get("namespace")), str(metadata.get("name")), str(version))
+        key = (
+            str(metadata.get("namespace")),
+            str(metadata.get("name")),
+            str(version),
+            str(trust_declared_regions),
+        )
         if version is not None and key in self._injection_memo:
             self._injection_memo.move_to_end(key)
             return self._injection_memo[key]
         model, errors = parse_aiworkload(obj)
         result: tuple[AIWorkload | None, str] = (None, "")
         if model is not None and not errors:
-            result = (model, config_hash(model))
+            result = (model, config_hash(model, trust_declared_regions=trust_declared_regions))
         if version is not None:
             self._injection_memo[key] = result
             while len(self._injection_memo) > _INJECTION_MEMO_SIZE:

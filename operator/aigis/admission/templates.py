@@ -50,6 +50,9 @@ class PodTemplate:
     """Path of the PodSpec in the object: `spec` for a Pod, `spec.template.spec` otherwise."""
     metadata_path: str
     """Path of the pod's metadata: `metadata` for a Pod, `spec.template.metadata` otherwise."""
+    is_pod: bool = False
+    """Whether the object is a Pod itself rather than an object holding a template: only Pods
+    are ever mutated, so only a Pod can hold what the injection added."""
 
     @property
     def labels(self) -> Mapping[str, str]:
@@ -100,4 +103,5 @@ def pod_template(obj: Mapping[str, Any]) -> PodTemplate | None:
         spec=spec if isinstance(spec, Mapping) else _EMPTY,
         spec_path=f"{prefix}.spec" if prefix else "spec",
         metadata_path=f"{prefix}.metadata" if prefix else "metadata",
+        is_pod=kind == "Pod",
     )

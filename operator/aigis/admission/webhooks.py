@@ -64,7 +64,10 @@ WORKLOAD_RULES: tuple[dict[str, Any], ...] = (
     {
         "apiGroups": [""],
         "apiVersions": ["v1"],
-        "resources": ["pods"],
+        # `kubectl debug` adds ephemeral containers to a running pod through the subresource,
+        # an UPDATE: without it, a privileged container or one reading the gateway's keys
+        # could join a pod after admission.
+        "resources": ["pods", "pods/ephemeralcontainers"],
         "operations": _WRITE,
         "scope": "Namespaced",
     },
@@ -90,8 +93,9 @@ WORKLOAD_RULES: tuple[dict[str, Any], ...] = (
         "scope": "Namespaced",
     },
 )
-"""What the validating webhooks review in namespaces: every pod-template owner and AIWorkloads.
-Subresources (status, scale, ephemeralcontainers) are not listed, so they are never sent."""
+"""What the validating webhooks review in namespaces: every pod-template owner, AIWorkloads, and
+the ephemeral containers added to pods. Other subresources (status, scale, binding) are not
+listed, so they are never sent."""
 POLICY_RULES: tuple[dict[str, Any], ...] = (
     {
         "apiGroups": ["aigis.dev"],
@@ -110,7 +114,8 @@ INJECT_RULES: tuple[dict[str, Any], ...] = (
         "scope": "Namespaced",
     },
 )
-"""Injection happens once, when a pod is created; a pod's containers cannot change later."""
+"""Injection happens once, when a pod is created; a pod's containers cannot change later (the
+ephemeral containers `kubectl debug` adds are validated, never injected into)."""
 
 
 @dataclass(frozen=True, slots=True)
