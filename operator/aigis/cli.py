@@ -201,17 +201,85 @@ def crds(output_dir: Path | None) -> None:
         click.echo(f"wrote {path}")
 
 
+@main.group()
+def forensics() -> None:
+    """Forensic evidence of AI workloads' pods."""
+
+
+@forensics.command("release")
+@click.argument("pods", nargs=-1)
+@click.option(
+    "--namespace",
+    "-n",
+    default=None,
+    help="Namespace of the pods. Default: the current kubeconfig context's namespace.",
+)
+@click.option(
+    "--all-namespaces", "-A", is_flag=True, help="Every namespace (pods cannot be named then)."
+)
+@click.option("--dry-run", is_flag=True, help="Print what would be released; change nothing.")
+def forensics_release(
+    pods: tuple[str, ...], namespace: str | None, all_namespaces: bool, dry_run: bool
+) -> None:
+    """Emergency: let terminating pods go that the aigis.dev/forensics finalizer holds.
+
+    For when the operator is down or uninstalled. Only pods already being deleted are
+    released (delete a pod first); each gets a Warning Event EvidenceNotCaptured naming who
+    released it. Without POD names, every terminating aigis-injected pod in the namespace.
+    Exit code 0 when everything asked for is released (or, with --dry-run, would be), 1 when
+    some pod could not be, 2 when the cluster cannot be read or the arguments are wrong.
+    """
+    from datetime import UTC, datetime
+
+    from kubernetes import config
+    from urllib3.exceptions import HTTPError
+
+    from aigis.admission.mutation import FORENSICS_FINALIZER
+    from aigis.controller.forensics import release_pods
+    from aigis.controller.kube import KubeClient, KubeError
+
+    if all_namespaces and (namespace or pods):
+        raise click.UsageError("--all-namespaces takes neither --namespace nor pod names")
+    try:
+        if not all_namespaces and namespace is None:
+            try:
+                _, context = config.list_kube_config_contexts()
+            except config.ConfigException:
+                context = {}
+            namespace = str((context or {}).get("context", {}).get("namespace") or "default")
+        kube = KubeClient.from_environment()
+        try:
+            outcomes = release_pods(
+                kube, namespace=namespace, names=pods, dry_run=dry_run, now=datetime.now(UTC)
+            )
+        finally:
+            kube.close()
+    except (KubeError, HTTPError, OSError, config.ConfigException) as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    for outcome in outcomes:
+        click.echo(outcome.line())
+    where = "any namespace" if namespace is None else f"namespace {namespace}"
+    if not outcomes:
+        click.echo(f"no terminating pod in {where} carries the {FORENSICS_FINALIZER} finalizer")
+    failed = sum(1 for o in outcomes if not o.ok)
+    if failed:
+        click.echo(f"{failed} pod(s) not released", err=True)
+        sys.exit(1)
+
+
 def _register_component_commands() -> None:
     """Subcommands defined next to the component they run."""
     from aigis.admission.cli import webhook
     from aigis.admission.scan import scan
-    from aigis.gateway.cli import gateway
+    from aigis.gateway.cli import audit, gateway
     from aigis.guardrails.cli import guard
 
     main.add_command(gateway)
     main.add_command(guard)
     main.add_command(webhook)
     main.add_command(scan)
+    main.add_command(audit)
 
 
 _register_component_commands()

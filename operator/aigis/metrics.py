@@ -38,3 +38,19 @@ RESOLVE_FAILURES = Counter(
     "aigis_dns_resolve_failures_total",
     "Failed look-ups of declared egress hosts (the last good addresses stay in force).",
 )
+FORENSICS_PODS_HELD = Gauge(
+    "aigis_forensics_pods_held",
+    "Pods past their deletion time that the aigis.dev/forensics finalizer still holds in "
+    "Terminating, from the operator's last periodic list.",
+)
+FORENSICS_OLDEST_HELD_SECONDS = Gauge(
+    "aigis_forensics_oldest_held_seconds",
+    "How long the longest-held of those pods has been past its deletion time; 0 when none is.",
+)
+FORENSICS_RELEASES = Counter(
+    "aigis_forensics_releases_total",
+    "Forensics finalizers the operator removed, by reason (the reason of the Event it recorded).",
+    ["reason"],
+)
+# The series exist from the start, so `increase()` over them works before the first release.
+FORENSICS_RELEASES.labels(reason="EvidenceNotCaptured")

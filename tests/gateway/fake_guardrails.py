@@ -8,6 +8,7 @@ injection phrase, and the workload's deny patterns; redactions look like `<EMAIL
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import re2
@@ -157,3 +158,28 @@ class FakeStreamScanner:
         release = _redact(self._pending, findings)
         self._pending = ""
         return FakeStreamStep(release, False, tuple(findings))
+
+
+class RecordingPipeline:
+    """A `FakePipeline` that remembers every request text it was asked to scan (for fuzzing)."""
+
+    def __init__(self, inner: FakePipeline, scanned: list[str]) -> None:
+        self._inner = inner
+        self.scanned = scanned
+
+    def scan(self, text: str, *, direction: str) -> FakeScanResult:
+        if direction == "request":
+            self.scanned.append(text)
+        return self._inner.scan(text, direction=direction)
+
+    def stream(self, *, direction: str) -> FakeStreamScanner:
+        return self._inner.stream(direction=direction)
+
+
+def recording_factory(scanned: list[str]) -> Callable[[Guardrails], RecordingPipeline]:
+    """A pipeline factory whose pipelines append each scanned request text to `scanned`."""
+
+    def factory(spec: Guardrails) -> RecordingPipeline:
+        return RecordingPipeline(FakePipeline(spec), scanned)
+
+    return factory

@@ -29,6 +29,7 @@ from aigis.gateway.config import (
     Upstream,
     dump_gateway_config,
 )
+from aigis.gateway.identity import PodIdentity
 from aigis.gateway.inspection import PipelineFactory
 from aigis.gateway.resolver import StaticResolver
 from aigis.gateway.server import Gateway, GatewaySettings, serve_gateway
@@ -41,6 +42,8 @@ RESOLVER_TABLE = {
     "api.openai.com": "127.0.0.1",
     "api.anthropic.com": "127.0.0.1",
     "api.mistral.ai": "127.0.0.1",
+    "eu.api.openai.com": "127.0.0.1",
+    "bedrock-runtime.eu-west-1.amazonaws.com": "127.0.0.1",
     "search.example.com": "127.0.0.1",
     "other.example.org": "127.0.0.1",
 }
@@ -116,9 +119,16 @@ class Harness:
     metrics_url: str
     config_path: Path
     key_dir: Path
-    audit: list[bytes] = field(default_factory=list)
+    audit_lines: list[bytes] = field(default_factory=list)
+
+    @property
+    def audit(self) -> list[bytes]:
+        """Every audit line written so far (waits for the writer thread to catch up)."""
+        self.gateway.flush_audit()
+        return self.audit_lines
 
     def audit_records(self) -> list[dict[str, Any]]:
+        """The audit lines as records; the first is the gateway's start record."""
         return [orjson.loads(line) for line in self.audit]
 
     async def post(
@@ -152,6 +162,9 @@ async def running_gateway(
     behaviour: Behaviour | None = None,
     pipeline_factory: PipelineFactory | Callable[[Guardrails], Any] | None = None,
     reload_interval: float = 0.05,
+    audit_key: bytes | None = None,
+    audit_state_dir: Path | None = None,
+    audit: list[bytes] | None = None,
     **config_overrides: Any,
 ) -> AsyncIterator[Harness]:
     """Start the fake provider and a gateway configured for it; stop both afterwards."""
@@ -164,7 +177,11 @@ async def running_gateway(
     config = make_config(provider.port, key_dir, **config_overrides)
     config_path = tmp_path / "gateway.json"
     config_path.write_text(dump_gateway_config(config))
-    audit: list[bytes] = []
+    audit = [] if audit is None else audit
+    key_file = None
+    if audit_key is not None:
+        key_file = tmp_path / "audit-key"
+        key_file.write_bytes(audit_key)
     started: asyncio.Future[tuple[Gateway, int, int]] = asyncio.get_running_loop().create_future()
     stop = asyncio.Event()
     settings = GatewaySettings(
@@ -172,6 +189,9 @@ async def running_gateway(
         listen_port=0,
         metrics_port=0,
         reload_interval_seconds=reload_interval,
+        audit_key_file=key_file,
+        audit_state_dir=audit_state_dir,
+        pod=PodIdentity("support-bot-7d9f", "shop", "0c0ffee0-1111-2222-3333-444455556666"),
     )
     factory = pipeline_factory or real_pipeline_factory() or fake_pipeline_factory
     task = asyncio.create_task(
@@ -199,7 +219,7 @@ async def running_gateway(
                 metrics_url=f"http://127.0.0.1:{metrics_port}",
                 config_path=config_path,
                 key_dir=key_dir,
-                audit=audit,
+                audit_lines=audit,
             )
     finally:
         stop.set()

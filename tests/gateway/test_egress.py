@@ -11,6 +11,7 @@ import pytest
 from aiohttp import web
 from tests.gateway.harness import run, running_gateway
 
+from aigis.api.aiworkload import Guardrails, PiiGuard, PromptInjectionGuard, SecretsGuard
 from aigis.gateway.config import HostRule
 
 ACTIVE: dict[int, int] = {}
@@ -156,5 +157,97 @@ def test_forward_proxy_passes_plain_http_to_declared_hosts_only(tmp_path: Path) 
             assert [r["decision"] for r in records[-2:]] == ["allowed", "refused"]
             assert all("q=refunds" not in orjson.dumps(r).decode() for r in records)
         await runner.cleanup()
+
+    run(scenario())
+
+
+# --- LLM APIs are not plain egress ---------------------------------------------------------------
+
+BEDROCK = "bedrock-runtime.eu-west-1.amazonaws.com"
+LOG_ONLY = Guardrails(
+    prompt_injection=PromptInjectionGuard(action="Log"),
+    pii=PiiGuard(action="Log"),
+    secrets=SecretsGuard(action="Log"),
+)
+
+
+async def _refused(h: Any, authority: str) -> str:
+    head, reader, writer = await _connect(h.url, authority)
+    assert head.startswith(b"HTTP/1.1 403")
+    body = orjson.loads(await reader.read())
+    writer.close()
+    return str(body["error"]["code"])
+
+
+@pytest.mark.parametrize(
+    ("wildcard", "host"),
+    [
+        pytest.param("*.api.openai.com", "eu.api.openai.com", id="openai-eu-under-wildcard"),
+        pytest.param("*.mistral.ai", "api.mistral.ai", id="mistral-not-an-upstream"),
+    ],
+)
+def test_connect_to_a_provider_the_gateway_speaks_is_refused_under_any_rule(
+    tmp_path: Path, wildcard: str, host: str
+) -> None:
+    async def scenario() -> None:
+        server, port = await _echo_server()
+        hosts = [HostRule(host=wildcard, ports=[port], region="eu")]
+        async with running_gateway(tmp_path, allowed_hosts=hosts, guardrails=LOG_ONLY) as h:
+            assert await _refused(h, f"{host}:{port}") == "use_gateway_route"
+            url = f"http://{host}:{port}/v1/chat/completions"
+            async with h.client.post(url, json={}, proxy=h.url) as response:
+                assert response.status == 403
+                answer = await response.json()
+            assert answer["error"]["code"] == "use_gateway_route"
+            assert "/v1 routes" in answer["error"]["message"]
+            assert ACTIVE.get(port, 0) == 0
+        server.close()
+
+    run(scenario())
+
+
+def test_connect_to_bedrock_declared_exactly_is_tunnelled_and_recorded(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        server, port = await _echo_server()
+        hosts = [HostRule(host=BEDROCK, ports=[port], region="eu")]
+        async with running_gateway(tmp_path, allowed_hosts=hosts, guardrails=LOG_ONLY) as h:
+            head, reader, writer = await _connect(h.url, f"{BEDROCK}:{port}")
+            assert head.startswith(b"HTTP/1.1 200")
+            writer.write(b"signed request")
+            assert await reader.read(100) == b"echo:signed request"
+            writer.close()
+            record = h.audit_records()[-1]
+            assert (record["decision"], record["uninspected_llm"]) == ("allowed", "bedrock")
+        server.close()
+
+    run(scenario())
+
+
+def test_connect_to_bedrock_through_a_wildcard_is_refused(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        server, port = await _echo_server()
+        hosts = [HostRule(host="*.eu-west-1.amazonaws.com", ports=[port], region="eu")]
+        async with running_gateway(tmp_path, allowed_hosts=hosts, guardrails=LOG_ONLY) as h:
+            assert await _refused(h, f"{BEDROCK}:{port}") == "llm_host_not_declared"
+            assert h.audit_records()[-1]["uninspected_llm"] == "bedrock"
+        server.close()
+
+    run(scenario())
+
+
+def test_connect_to_bedrock_is_refused_when_guardrails_would_act(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        server, port = await _echo_server()
+        hosts = [HostRule(host=BEDROCK, ports=[port], region="eu")]
+        async with running_gateway(tmp_path, allowed_hosts=hosts) as h:
+            assert await _refused(h, f"{BEDROCK}:{port}") == "llm_uninspectable"
+        async with running_gateway(tmp_path, allowed_hosts=hosts, enforcement="Audit") as h:
+            head, _, writer = await _connect(h.url, f"{BEDROCK}:{port}")
+            assert head.startswith(b"HTTP/1.1 200")
+            writer.close()
+            record = h.audit_records()[-1]
+            assert (record["decision"], record["reason"]) == ("audited", "llm_uninspectable")
+            assert record["uninspected_llm"] == "bedrock"
+        server.close()
 
     run(scenario())

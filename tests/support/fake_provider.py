@@ -14,6 +14,7 @@ Used by the gateway tests and by `bench/gateway.py`; it never opens an outbound 
 from __future__ import annotations
 
 import asyncio
+import ssl
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
@@ -55,6 +56,10 @@ class Behaviour:
     """What `/v1/models` lists."""
     usage: tuple[int, int] = (12, 9)
     """(prompt, completion) tokens reported."""
+    raw_stream: tuple[bytes, ...] | None = None
+    """For fuzzing: write these pieces as the event stream of a streaming request, as given."""
+    raw_body: bytes | None = None
+    """For fuzzing: answer a non-streaming request with these bytes as its JSON body."""
 
 
 @dataclass(frozen=True)
@@ -77,12 +82,15 @@ class FakeProvider:
     _runner: web.ServerRunner | None = None
     port: int = 0
 
-    async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
-        """Listen on `host:port` (0 picks a free port); the base URL."""
+    async def start(
+        self, host: str = "127.0.0.1", port: int = 0, *, ssl_context: ssl.SSLContext | None = None
+    ) -> str:
+        """Listen on `host:port` (0 picks a free port), over TLS with `ssl_context`; the base
+        URL (plain HTTP's; a TLS caller names the host its certificate is for)."""
         server = web.Server(self._handle, access_log=None)
         self._runner = web.ServerRunner(server, handle_signals=False, shutdown_timeout=0.5)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, host, port)
+        site = web.TCPSite(self._runner, host, port, ssl_context=ssl_context)
         await site.start()
         address = self._runner.addresses[0]
         self.port = int(address[1])
@@ -138,6 +146,15 @@ class FakeProvider:
         if not isinstance(body, dict):
             return _json({"error": {"message": "fake provider: JSON object expected"}}, 400)
         model = str(body.get("model", "unknown"))
+        if body.get("stream") is True and behaviour.raw_stream is not None:
+            response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+            await response.prepare(request)
+            for piece in behaviour.raw_stream:
+                await response.write(piece)
+            await response.write_eof()
+            return response
+        if behaviour.raw_body is not None:
+            return web.Response(body=behaviour.raw_body, content_type="application/json")
         if body.get("stream") is True and path != "/v1/embeddings":
             events = _STREAMS.get(path)
             if events is None:

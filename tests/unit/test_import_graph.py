@@ -29,7 +29,8 @@ def runtime_modules() -> list[str]:
 
 def test_no_runtime_module_imports_the_dev_control_plane() -> None:
     modules = runtime_modules()
-    assert "aigis.cli" in modules and "aigis.gateway.server" in modules
+    assert "aigis.cli" in modules
+    assert "aigis.gateway.server" in modules
     script = (
         "import importlib, sys\n"
         f"for name in {modules!r}:\n"

@@ -504,11 +504,23 @@ class AdmissionServer:
     async def mutate(self, request: ReviewRequest) -> dict[str, Any]:
         """Inject the gateway into a Pod being created, when one AIWorkload covers it."""
         patch = await self._pod_patch(request)
-        outcome = "patched" if patch else "skipped"
-        self._metrics.reviews.labels(
-            "mutate", self._metrics.kind_label(request.kind), outcome
-        ).inc()
-        return review_response(request.uid, allowed=True, patch=patch)
+        kind = self._metrics.kind_label(request.kind)
+        try:
+            answer = review_response(request.uid, allowed=True, patch=patch)
+        except orjson.JSONEncodeError:
+            # The patch pins parts of the pod as they are (JSON Patch `test`); a pod nested
+            # deeper than JSON can be written back cannot be patched safely, and admitting it
+            # uninjected would leave its keys in the app: refuse it, saying why.
+            self._metrics.reviews.labels("mutate", kind, "unpatchable").inc()
+            return review_response(
+                request.uid,
+                allowed=False,
+                code=400,
+                message="aigis cannot inject its gateway into this pod: parts of its spec nest "
+                "deeper than a JSON Patch can carry (255 levels); flatten the nested values",
+            )
+        self._metrics.reviews.labels("mutate", kind, "patched" if patch else "skipped").inc()
+        return answer
 
     async def _pod_patch(self, request: ReviewRequest) -> list[dict[str, Any]]:
         pod = request.object

@@ -25,6 +25,7 @@ from aigis.admission.mutation import FORENSICS_FINALIZER
 from aigis.admission.mutation import WORKLOAD_LABEL as INJECTED_WORKLOAD_LABEL
 from aigis.api.validation import parse_aiworkload_spec, parse_cluster_policy_spec
 from aigis.controller.enforcer import WorkloadEnforcer
+from aigis.controller.forensics import EVIDENCE_NOT_CAPTURED, publish_holds_forever
 from aigis.controller.kube import KubeClient, KubeError
 from aigis.controller.status import (
     COMPLIANT,
@@ -102,6 +103,8 @@ class OperatorState:
     indices: tuple[kopf.Index[str, Any], kopf.Index[str, Any]] | None = None
     """kopf's cluster-policy and namespace-label indices, once a handler has seen them."""
     refresher: asyncio.Task[None] | None = None
+    hold_monitor: asyncio.Task[None] | None = None
+    """Publishes how many pods the forensics finalizer holds in Terminating."""
 
     def cluster_policies(self) -> list[NamedPolicy]:
         return _named_policies(self.indices[0]) if self.indices else []
@@ -145,6 +148,12 @@ def register_handlers(settings: OperatorSettings) -> None:
         kube = await asyncio.to_thread(KubeClient.from_environment)
         # One object shared by every per-object memo (kopf copies the root memo shallowly).
         state = OperatorState(WorkloadEnforcer(kube, operator_settings, clock=time.monotonic))
+        # Started here, not on the first AIWorkload: held pods matter even when none is left.
+        state.hold_monitor = asyncio.create_task(
+            publish_holds_forever(
+                kube, operator_settings.namespaces, operator_settings.refresh_seconds
+            )
+        )
         memo.state = state
 
     operator_settings = settings
@@ -153,8 +162,9 @@ def register_handlers(settings: OperatorSettings) -> None:
     async def close(memo: kopf.Memo, **_: Any) -> None:
         state: OperatorState | None = getattr(memo, "state", None)
         if state is not None:
-            if state.refresher is not None:
-                state.refresher.cancel()
+            for task in (state.refresher, state.hold_monitor):
+                if task is not None:
+                    task.cancel()
             state.enforcer.kube.close()
 
     @kopf.index(GROUP, VERSION, AICLUSTERPOLICIES, id="cluster_policies")
@@ -188,7 +198,12 @@ def register_handlers(settings: OperatorSettings) -> None:
                 compliance = evaluate_compliance(model, policies)
                 ref = WorkloadRef(name=name, namespace=namespace, uid=meta["uid"])
                 egress = await enforcer.enforce(ref, model, compliance, force=force)
-                gateway_config = await enforcer.configure_gateway(ref, model, force=force)
+                gateway_config = await enforcer.configure_gateway(
+                    ref,
+                    model,
+                    force=force,
+                    trust_declared_regions=compliance.trust_declared_regions,
+                )
                 pods = await asyncio.to_thread(enforcer.kube.count_pods, namespace, model.selector)
             new_status = build_aiworkload_status(
                 generation=meta.get("generation"),
@@ -324,7 +339,7 @@ def register_handlers(settings: OperatorSettings) -> None:
             return
         kopf.warn(
             body,
-            reason="EvidenceNotCaptured",
+            reason=EVIDENCE_NOT_CAPTURED,
             message="released without a forensic evidence bundle: this aigis version does not "
             "capture evidence yet",
         )
@@ -336,6 +351,7 @@ def register_handlers(settings: OperatorSettings) -> None:
             finalizers,
             FORENSICS_FINALIZER,
         )
+        metrics.FORENSICS_RELEASES.labels(reason=EVIDENCE_NOT_CAPTURED).inc()
 
     @kopf.on.resume(GROUP, VERSION, AICLUSTERPOLICIES, id="validate")
     @kopf.on.create(GROUP, VERSION, AICLUSTERPOLICIES, id="validate")

@@ -1,29 +1,54 @@
-"""The audit log: one JSON line per request on stdout, each chained to the one before.
+"""The audit log: one JSON line per request on stdout, each sealed with a keyed MAC and chained.
 
-Each line carries `prev_sha256`, the SHA-256 of the previous line's exact bytes (the first line of
-a gateway process carries `GENESIS`, and `seq` restarts at 0), so deleting, reordering or editing
-a line breaks the chain at the next line; `verify_audit_chain` finds where. The last line is only
-as safe as the place the log is shipped to: the forensics bundle hashes and signs the whole trail.
+Every line is `{"seq": N, "prev": MAC, "key_id": ID, ...record..., "mac": MAC}`: `mac` is
+HMAC-SHA256, under the workload's audit key (`aigis.gateway.identity`), of the line's exact bytes
+without the trailing `,"mac":"..."` member; `prev` is the `mac` of the line before; `seq` counts
+up by one across the whole pod, container restarts included; `key_id` (the first 8 hex digits of
+the key's SHA-256) says which key sealed it. Editing any byte, removing, duplicating or reordering
+lines, or appending one, is detectable by anyone holding the key, and impossible to hide without it.
+
+The first line a gateway process writes is a start record (`"kind": "start"`) naming the pod,
+the workload and the `last` seq and MAC the previous container of the same pod wrote (read from
+the state directory the gateway keeps up to date after every line), so a verifier tells a
+restart from a truncation. Truncation at the very end is visible only against an anchor kept
+elsewhere (the forensics bundle, a shipped copy): `verify_audit_chain(expected_last=...)`.
+Without a key file the gateway still runs, sealing with an empty key and saying `keyed: false`;
+such a log proves nothing against someone who can write it, and the verifier says so.
 
 What is written about a prompt depends on `promptLogging`: nothing (`None`), its SHA-256
 (`Hash`), or the hash and a copy in which every guardrail finding is masked (`Redacted`), whatever
 the finding's action, so a PII match the workload only logs is not written in the clear either.
 Nothing here ever sees the raw text except to hash or mask it.
 
-Pure: the shell passes the time and writes the bytes.
+Sealing and verifying are pure. `AuditWriter` is the one piece of shell here: the thread that
+writes sealed lines out and persists the chain state, so the event loop never waits on stdout.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+import hmac
+import logging
+import os
+import queue
+import re
+import threading
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import orjson
 
+from aigis.gateway.identity import PodIdentity
+
+log = logging.getLogger("aigis.gateway")
+
 GENESIS = "0" * 64
-"""`prev_sha256` of the first line a gateway process writes."""
+"""`prev` of the first line of a pod's log (no line was written before it)."""
+MAC_RE = re.compile(r"[0-9a-f]{64}")
+STATE_FILE_NAME = "chain.json"
+"""The file in `--audit-state-dir` holding the last seq and MAC written."""
 
 MAX_FINDINGS_PER_RECORD = 32
 
@@ -68,19 +93,106 @@ def prompt_digest(texts: Iterable[str]) -> str:
     return digest.hexdigest()
 
 
+def key_id(key: bytes | None) -> str | None:
+    """Which key sealed a line: the first 8 hex digits of its SHA-256; None when unkeyed."""
+    return hashlib.sha256(key).hexdigest()[:8] if key else None
+
+
+@dataclass(frozen=True, slots=True)
+class ChainState:
+    """Where a chain stands: the seq and MAC of the last line written."""
+
+    seq: int
+    mac: str
+
+    def as_json(self) -> dict[str, Any]:
+        """As the state file and the start record's `last` hold it."""
+        return {"seq": self.seq, "mac": self.mac}
+
+    @classmethod
+    def from_json(cls, value: Any) -> ChainState | None:
+        """The state in `value`, or None when it is not a well-formed one."""
+        if not isinstance(value, dict):
+            return None
+        seq, mac = value.get("seq"), value.get("mac")
+        if not isinstance(seq, int) or isinstance(seq, bool) or seq < 0:
+            return None
+        if not isinstance(mac, str) or not MAC_RE.fullmatch(mac):
+            return None
+        return cls(seq, mac)
+
+
+@dataclass(frozen=True, slots=True)
+class SealedLine:
+    """One line ready to write, and the chain state once it is written."""
+
+    data: bytes
+    """The line, with its newline."""
+    state: ChainState
+
+
+def _mac(key: bytes, body: bytes) -> str:
+    return hmac.new(key, body, hashlib.sha256).hexdigest()
+
+
+def _mac_suffix(mac: str) -> bytes:
+    return b',"mac":"' + mac.encode() + b'"}'
+
+
 class AuditChain:
-    """Seals records into chained lines; one per gateway process, used from one event loop."""
+    """Seals records into chained lines; one per gateway process, used from one event loop.
 
-    def __init__(self, previous: str = GENESIS) -> None:
-        self._previous = previous
-        self._seq = 0
+    `key` None seals with an empty key (`key_id` null): chained, but forgeable by anyone.
+    `resume` is where the chain stood before this process (from the state directory).
+    """
 
-    def seal(self, record: dict[str, Any]) -> bytes:
-        """The line (with its newline) for `record`, chained to the line sealed before it."""
-        line = orjson.dumps({"seq": self._seq, "prev_sha256": self._previous, **record})
-        self._previous = hashlib.sha256(line).hexdigest()
+    def __init__(self, key: bytes | None = None, resume: ChainState | None = None) -> None:
+        self._key = key or b""
+        self._key_id = key_id(key)
+        self._seq = resume.seq + 1 if resume is not None else 0
+        self._previous = resume.mac if resume is not None else GENESIS
+
+    @property
+    def keyed(self) -> bool:
+        """Whether lines are sealed with a real key."""
+        return self._key_id is not None
+
+    def seal(self, record: dict[str, Any]) -> SealedLine:
+        """The line for `record`, chained to the line sealed before it."""
+        body = orjson.dumps(
+            {"seq": self._seq, "prev": self._previous, "key_id": self._key_id, **record}
+        )
+        mac = _mac(self._key, body)
+        sealed = SealedLine(body[:-1] + _mac_suffix(mac) + b"\n", ChainState(self._seq, mac))
+        self._previous = mac
         self._seq += 1
-        return line + b"\n"
+        return sealed
+
+
+def start_record(
+    *,
+    time: str,
+    pod: PodIdentity,
+    container_started: str,
+    workload: dict[str, str],
+    keyed: bool,
+    last: ChainState | None,
+) -> dict[str, Any]:
+    """The first record a gateway process writes: who it is and where the chain stood.
+
+    `last` is None for the first container of a pod (the chain starts at `GENESIS`); after a
+    restart it is the seq and MAC the previous container wrote last, which must be the line
+    right before this one.
+    """
+    return {
+        "kind": "start",
+        "time": time,
+        "pod": {"name": pod.name, "namespace": pod.namespace, "uid": pod.uid},
+        "container_started": container_started,
+        "workload": workload,
+        "keyed": keyed,
+        "last": last.as_json() if last is not None else None,
+    }
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,31 +207,223 @@ class ChainProblem:
 
 
 def verify_audit_chain(
-    lines: Iterable[bytes | str], *, first_previous: str = GENESIS
+    lines: Iterable[bytes | str],
+    key: bytes | None,
+    *,
+    allow_unkeyed: bool = False,
+    expected_last: ChainState | None = None,
+    from_genesis: bool = False,
 ) -> list[ChainProblem]:
     """Every break in a sequence of audit lines; empty when the chain is intact.
 
-    `first_previous` is what the first line must point at: `GENESIS` for a log from a process's
-    start, or the hash of the line before when checking a later segment.
+    Checks each line's MAC under `key`, that `prev` is the MAC of the line before and `seq` its
+    seq plus one, and that a start record's `last` names the line before it. The first line is
+    taken as the anchor of a segment unless `from_genesis` demands the pod's very first line.
+    A new chain (a start record with `last` null, as a new pod writes) may follow the lines of
+    another pod; following lines of the same pod, it means the restart lost the chain state.
+    Unkeyed lines (`key_id` null) are findings unless `allow_unkeyed`, and then only their chain
+    is checked. `expected_last`, from an anchor kept elsewhere, detects a truncated end. Blank
+    lines are skipped but counted, so line numbers match the input.
     """
     problems: list[ChainProblem] = []
-    expected = first_previous
+    given_id = key_id(key)
+    previous: ChainState | None = None
+    pod_uid: str | None = None
+    first = True
+    number = 0
     for number, raw in enumerate(lines, start=1):
         line = (raw.encode() if isinstance(raw, str) else raw).rstrip(b"\r\n")
-        try:
-            record = orjson.loads(line)
-        except orjson.JSONDecodeError:
-            problems.append(ChainProblem(number, "is not JSON: the line was altered or truncated"))
-            expected = hashlib.sha256(line).hexdigest()
+        if not line.strip():
             continue
-        previous = record.get("prev_sha256") if isinstance(record, dict) else None
-        if previous != expected:
-            problems.append(
-                ChainProblem(
-                    number,
-                    f"prev_sha256 is {previous!r}, expected {expected}: the line before it was "
-                    "changed, removed or reordered",
+        found: list[str] = []
+        record = _parse(line)
+        if record is None:
+            problems.append(ChainProblem(number, "is not an audit line (not a JSON object)"))
+            previous, first = None, False
+            continue
+        mac = record.get("mac")
+        seq = record.get("seq")
+        if not isinstance(mac, str) or not MAC_RE.fullmatch(mac):
+            found.append('has no "mac": the line was altered or is not from the gateway')
+        elif not line.endswith(_mac_suffix(mac)):
+            found.append('"mac" is not the last member: the line was altered')
+        else:
+            found += _check_mac(line, record, mac, key, given_id, allow_unkeyed)
+        if not isinstance(seq, int) or isinstance(seq, bool):
+            found.append('has no integer "seq"')
+            seq = None
+        fresh = record.get("kind") == "start" and record.get("last") is None
+        if fresh:
+            if seq != 0 or record.get("prev") != GENESIS:
+                found.append('a start record with "last" null must have seq 0 and prev GENESIS')
+            uid = _pod_uid(record)
+            if previous is not None and uid and uid == pod_uid:
+                found.append(
+                    f"pod {uid} restarted without its chain state: lines it wrote before may "
+                    "be missing"
                 )
+        elif first and from_genesis:
+            found.append("the log does not begin with the pod's first start record")
+        elif previous is not None and seq is not None:
+            found += _check_link(record, seq, previous)
+        if record.get("kind") == "start":
+            pod_uid = _pod_uid(record) or pod_uid
+        if found:
+            problems.append(ChainProblem(number, "; ".join(found)))
+        previous = ChainState(seq, mac) if seq is not None and isinstance(mac, str) else None
+        first = False
+    if expected_last is not None and previous != expected_last:
+        where = f"seq {previous.seq}" if previous is not None else "an unreadable line"
+        problems.append(
+            ChainProblem(
+                number,
+                f"the log ends at {where}, the anchor says seq {expected_last.seq} with MAC "
+                f"{expected_last.mac[:16]}...: lines after it were removed, or it is not the "
+                "log the anchor was taken from",
             )
-        expected = hashlib.sha256(line).hexdigest()
+        )
     return problems
+
+
+def _parse(line: bytes) -> dict[str, Any] | None:
+    try:
+        record = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return None
+    return record if isinstance(record, dict) else None
+
+
+def _pod_uid(record: dict[str, Any]) -> str:
+    pod = record.get("pod")
+    uid = pod.get("uid") if isinstance(pod, dict) else None
+    return uid if isinstance(uid, str) else ""
+
+
+def _check_mac(
+    line: bytes,
+    record: dict[str, Any],
+    mac: str,
+    key: bytes | None,
+    given_id: str | None,
+    allow_unkeyed: bool,
+) -> list[str]:
+    sealed_with = record.get("key_id")
+    if sealed_with is None:
+        if not allow_unkeyed:
+            return ["is unkeyed (keyed: false), so it proves nothing; --allow-unkeyed checks it"]
+        secret = b""
+    elif key is None:
+        return [f"is sealed with key {sealed_with}, and no key was given"]
+    elif sealed_with != given_id:
+        return [f"is sealed with key {sealed_with}, not the key given ({given_id})"]
+    else:
+        secret = key
+    body = line[: -len(_mac_suffix(mac))] + b"}"
+    if not hmac.compare_digest(_mac(secret, body), mac):
+        return ["its MAC does not match: the line was edited, or forged without the key"]
+    return []
+
+
+def _check_link(record: dict[str, Any], seq: int, previous: ChainState) -> list[str]:
+    found: list[str] = []
+    if seq <= previous.seq:
+        found.append(
+            f"seq {seq} does not follow seq {previous.seq}: a line is duplicated or reordered"
+        )
+    elif seq > previous.seq + 1:
+        missing = seq - previous.seq - 1
+        found.append(f"seq jumps from {previous.seq} to {seq}: {missing} line(s) removed")
+    if record.get("prev") != previous.mac:
+        found.append(
+            '"prev" is not the MAC of the line before: lines were removed, inserted or reordered'
+        )
+    if record.get("kind") == "start":
+        last = ChainState.from_json(record.get("last"))
+        if last != previous:
+            said = f"seq {last.seq}" if last is not None else "a malformed value"
+            found.append(
+                f"the start record says the last line before the restart was {said}, but "
+                f"the line before it is seq {previous.seq}: lines were removed at the restart"
+            )
+    return found
+
+
+# --- writing (shell) ------------------------------------------------------------------------
+
+
+def read_chain_state(state_dir: Path) -> ChainState | None:
+    """The last seq and MAC a previous container of this pod wrote; None when there is none."""
+    try:
+        data = (state_dir / STATE_FILE_NAME).read_bytes()
+        return ChainState.from_json(orjson.loads(data))
+    except (OSError, orjson.JSONDecodeError):
+        return None
+
+
+def write_chain_state(state_dir: Path, state: ChainState) -> None:
+    """Persist `state` atomically: a reader sees the old file or the new one, never half."""
+    staging = state_dir / f".{STATE_FILE_NAME}.tmp"
+    staging.write_bytes(orjson.dumps(state.as_json()))
+    os.replace(staging, state_dir / STATE_FILE_NAME)
+
+
+AUDIT_QUEUE_LINES = 4096
+"""Sealed lines that may wait for the writer before sealing blocks (back-pressure)."""
+
+
+class AuditWriter:
+    """Writes sealed lines from a thread of its own, in order, and never drops one.
+
+    The event loop only enqueues. When the writer falls `capacity` lines behind (stdout blocked
+    by a stalled log pipeline), `write` waits for room, stalling the gateway rather than losing
+    evidence, and `on_backpressure` is told so (a metric and a log line). A line that cannot be
+    written is reported through `on_error`; the chain state is persisted only for lines written.
+    """
+
+    def __init__(
+        self,
+        sink: Callable[[bytes], None],
+        state_dir: Path | None = None,
+        *,
+        capacity: int = AUDIT_QUEUE_LINES,
+        on_backpressure: Callable[[], None] = lambda: None,
+        on_error: Callable[[Exception], None] = lambda exc: None,
+    ) -> None:
+        self._sink = sink
+        self._state_dir = state_dir
+        self._queue: queue.Queue[SealedLine | None] = queue.Queue(capacity)
+        self._on_backpressure = on_backpressure
+        self._on_error = on_error
+        self._thread = threading.Thread(target=self._run, name="aigis-audit-writer", daemon=True)
+        self._thread.start()
+
+    def write(self, line: SealedLine) -> None:
+        """Queue `line`; waits only when the queue is full."""
+        try:
+            self._queue.put_nowait(line)
+        except queue.Full:
+            self._on_backpressure()
+            self._queue.put(line)
+
+    def flush(self) -> None:
+        """Wait until every queued line is written."""
+        self._queue.join()
+
+    def close(self) -> None:
+        """Write what is queued, then stop the thread."""
+        self._queue.put(None)
+        self._thread.join()
+
+    def _run(self) -> None:
+        while True:
+            line = self._queue.get()
+            try:
+                if line is None:
+                    return
+                self._sink(line.data)
+                if self._state_dir is not None:
+                    write_chain_state(self._state_dir, line.state)
+            except Exception as exc:  # the thread must outlive one failed write
+                self._on_error(exc)
+            finally:
+                self._queue.task_done()

@@ -1,7 +1,7 @@
-"""`aigis gateway`: run the sidecar gateway from its mounted configuration file.
+"""`aigis gateway`: run the sidecar gateway; `aigis audit verify`: check what it logged.
 
 Flags are read here and nowhere else; they become a `GatewaySettings`. Logs go to stderr so that
-stdout carries only the audit log, one chained JSON line per request.
+stdout carries only the audit log, one sealed, chained JSON line per request.
 """
 
 from __future__ import annotations
@@ -11,11 +11,23 @@ import ipaddress
 import logging
 import signal
 import sys
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import NoReturn
 
 import click
 
 from aigis.api.errors import FieldError
+from aigis.gateway.audit import MAC_RE, ChainState, verify_audit_chain
+from aigis.gateway.identity import (
+    AUDIT_KEY_FLAG,
+    AUDIT_STATE_FLAG,
+    POD_NAME_ENV,
+    POD_NAMESPACE_ENV,
+    POD_UID_ENV,
+    PodIdentity,
+)
 from aigis.gateway.resolver import StaticResolver
 from aigis.gateway.server import GatewayConfigError, GatewaySettings, serve_gateway
 
@@ -78,6 +90,27 @@ def parse_listen(flag: str, value: str) -> tuple[str, int] | FieldError:
     show_default=True,
     type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
 )
+@click.option(
+    AUDIT_KEY_FLAG,
+    "audit_key_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="The workload's audit key (its mounted Secret): audit lines are sealed with "
+    "HMAC-SHA256 under it. Without it lines are chained but unkeyed (keyed: false).",
+)
+@click.option(
+    AUDIT_STATE_FLAG,
+    "audit_state_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="A directory that outlives the container (an emptyDir): the last audit seq and MAC "
+    "are kept there, so the chain continues across restarts.",
+)
+@click.option("--pod-name", envvar=POD_NAME_ENV, default="", help=f"Env {POD_NAME_ENV}.")
+@click.option(
+    "--pod-namespace", envvar=POD_NAMESPACE_ENV, default="", help=f"Env {POD_NAMESPACE_ENV}."
+)
+@click.option("--pod-uid", envvar=POD_UID_ENV, default="", help=f"Env {POD_UID_ENV}.")
 def gateway(
     config_path: Path,
     listen: str,
@@ -85,8 +118,14 @@ def gateway(
     static_hosts: tuple[str, ...],
     reload_interval: float,
     log_level: str,
+    audit_key_file: Path | None,
+    audit_state_dir: Path | None,
+    pod_name: str,
+    pod_namespace: str,
+    pod_uid: str,
 ) -> None:
     """Run the AI gateway sidecar: provider keys, allowlists, guardrails, audit log, metrics."""
+    started_at = datetime.now(UTC).isoformat(timespec="milliseconds")
     app = parse_listen("--listen", listen)
     metrics = parse_listen("--metrics-listen", metrics_listen)
     table = parse_static_hosts(static_hosts)
@@ -110,6 +149,10 @@ def gateway(
         metrics_host=metrics[0],
         metrics_port=metrics[1],
         reload_interval_seconds=reload_interval,
+        audit_key_file=audit_key_file,
+        audit_state_dir=audit_state_dir,
+        pod=PodIdentity(pod_name, pod_namespace, pod_uid),
+        started_at=started_at,
     )
     try:
         import uvloop
@@ -146,3 +189,95 @@ async def _run(settings: GatewaySettings, resolver: StaticResolver | None) -> No
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     await serve_gateway(settings, resolver=resolver, stop=stop)
+
+
+@click.group()
+def audit() -> None:
+    """Check the gateway's audit log."""
+
+
+@audit.command()
+@click.option(
+    "--key-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="The workload's audit key (the hmac-key of Secret aigis-audit-<workload>).",
+)
+@click.option(
+    "--allow-unkeyed",
+    is_flag=True,
+    help="Check the chain of lines written without a key (they prove nothing on their own).",
+)
+@click.option(
+    "--expect-last",
+    metavar="SEQ:MAC",
+    default=None,
+    help="The seq and MAC the log must end with, from an anchor kept elsewhere: "
+    "detects lines removed at the end.",
+)
+@click.option(
+    "--from-genesis",
+    is_flag=True,
+    help="The log must begin with the pod's first line (seq 0), not be a later segment.",
+)
+@click.argument("logs", nargs=-1, type=click.Path(allow_dash=True, dir_okay=False, path_type=Path))
+def verify(
+    key_file: Path | None,
+    allow_unkeyed: bool,
+    expect_last: str | None,
+    from_genesis: bool,
+    logs: tuple[Path, ...],
+) -> None:
+    """Verify audit LOGs (files in order, or - for stdin): MACs, links, seq, restarts.
+
+    Exit 0 when the chain is intact, 1 with one `line N: ...` per finding (N counts lines across
+    all LOGs), 2 when the input or the key cannot be used.
+    """
+    key: bytes | None = None
+    if key_file is not None:
+        try:
+            key = key_file.read_bytes()
+        except OSError as exc:
+            _bad_input(f"--key-file {key_file}: {exc.strerror}")
+        if not key:
+            _bad_input(f"--key-file {key_file} is empty")
+    elif not allow_unkeyed:
+        _bad_input("give --key-file (or --allow-unkeyed to check an unkeyed log's chain only)")
+    anchor: ChainState | None = None
+    if expect_last is not None:
+        seq_text, _, mac = expect_last.partition(":")
+        if not seq_text.isdigit() or not MAC_RE.fullmatch(mac):
+            _bad_input(f'--expect-last "{expect_last}" must be SEQ:MAC, MAC 64 hex digits')
+        anchor = ChainState(int(seq_text), mac)
+    try:
+        lines = list(_read_lines(logs or (Path("-"),)))
+    except OSError as exc:
+        _bad_input(f"{exc.filename}: {exc.strerror}")
+    if not any(line.strip() for line in lines):
+        _bad_input("no audit lines to verify")
+    problems = verify_audit_chain(
+        lines,
+        key,
+        allow_unkeyed=allow_unkeyed,
+        expected_last=anchor,
+        from_genesis=from_genesis,
+    )
+    for problem in problems:
+        click.echo(str(problem))
+    if problems:
+        sys.exit(1)
+    click.echo(f"intact: {sum(1 for line in lines if line.strip())} lines", err=True)
+
+
+def _read_lines(logs: tuple[Path, ...]) -> Iterator[bytes]:
+    for path in logs:
+        if str(path) == "-":
+            yield from sys.stdin.buffer
+        else:
+            with path.open("rb") as handle:
+                yield from handle
+
+
+def _bad_input(message: str) -> NoReturn:
+    click.echo(f"aigis audit verify: {message}", err=True)
+    sys.exit(2)

@@ -39,3 +39,8 @@ class Exchange:
     prompt_redacted: list[str] | None = None
     destination: str | None = None
     """host:port of plain egress (never a URL path or query)."""
+    unscanned: list[str] = field(default_factory=list)
+    """Request fields the guardrails could not read (token-id prompts), by path."""
+    uninspected_llm: str | None = None
+    """The provider of LLM traffic tunnelled past the guardrails (signed APIs the gateway
+    cannot speak, such as bedrock), when plain egress carried some."""

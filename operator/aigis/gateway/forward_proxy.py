@@ -4,10 +4,20 @@ An app that sets `HTTP_PROXY`/`HTTPS_PROXY` to the gateway reaches its other dec
 (a vector store, a search API) through it: absolute-URI requests (`GET http://host/path`) are
 forwarded, and `CONNECT host:port` opens a byte tunnel for HTTPS. Tunnelled bytes are not
 inspected (they are TLS), but the destination still has to be a declared egress host on a
-declared port in an allowed data region. The LLM providers' own hosts are refused here: an app
-must reach them through the gateway's API routes, where the guardrails run and the keys live.
+declared port in an allowed data region.
 
-Shell code: the decisions are `policy.check_destination` and `tunnel_refusal`.
+LLM APIs are not plain egress. Every host the endpoint catalogue (`aigis.egress.catalogue`) knows
+as an LLM API is judged by what the gateway can do with its provider (docs/gateway.md):
+- a provider the gateway speaks (OpenAI-compatible or Anthropic: `PROVIDER_ENDPOINTS` gives it
+  a wire format) is always refused here, whichever egress entry or wildcard matches the host:
+  the app must call it through the gateway's /v1 routes, where the guardrails run and the keys
+  live;
+- a provider it cannot speak (signed APIs such as Bedrock and Vertex, and catalogue providers
+  aigis has no upstream for) is tunnelled only to a host declared exactly, never through a
+  wildcard, is refused under Enforce when a guardrail would block or redact a request (it
+  cannot run on that traffic), and is recorded as `uninspected_llm` in the audit line.
+
+The decision is the pure `egress_verdict`; the rest of this module moves bytes.
 """
 
 from __future__ import annotations
@@ -16,6 +26,7 @@ import asyncio
 import socket
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -25,8 +36,10 @@ from aiohttp.abc import AbstractResolver
 from multidict import CIMultiDict
 from yarl import URL
 
-from aigis.gateway.config import GatewayConfig
+from aigis.egress.catalogue import lookup_endpoint
+from aigis.gateway.config import PROVIDER_ENDPOINTS, GatewayConfig, host_rule_for
 from aigis.gateway.exchange import Exchange
+from aigis.gateway.inspection import guardrails_acting_on_requests
 from aigis.gateway.metrics import GatewayMetrics
 from aigis.gateway.policy import Refusal, check_destination, workload_ref
 from aigis.gateway.state import GatewayState
@@ -43,17 +56,70 @@ _LOW_WATER = 64 * 1024
 _DRAIN_POLL_SECONDS = 0.002
 
 
-def tunnel_refusal(config: GatewayConfig, host: str, port: int) -> Refusal | None:
-    """Whether plain egress (forward or CONNECT) to `host:port` is refused, and why."""
-    upstream_hosts = {urlsplit(u.base_url).hostname for u in config.upstreams}
-    if host.lower().rstrip(".") in upstream_hosts:
-        return Refusal(
-            403,
-            "use_gateway_route",
-            f'"{host}" is an LLM provider of {workload_ref(config)}: call it through the '
-            "gateway's /v1 routes (base URL http://127.0.0.1:<port>/v1), not through the proxy",
+@dataclass(frozen=True, slots=True)
+class EgressVerdict:
+    """What plain egress to one destination may do."""
+
+    refusal: Refusal | None
+    """Why it is refused; None when it may go."""
+    uninspected_llm: str | None = None
+    """The LLM provider whose traffic would pass uninspected (for the audit line)."""
+
+
+def speaks_provider(provider: str) -> bool:
+    """Whether the gateway can serve `provider` on its own routes (it has a wire format)."""
+    endpoint = PROVIDER_ENDPOINTS.get(provider)  # type: ignore[call-overload]
+    return endpoint is not None and endpoint.wire_format is not None
+
+
+def egress_verdict(config: GatewayConfig, host: str, port: int) -> EgressVerdict:
+    """Whether plain egress (forward or CONNECT) to `host:port` may go, and what to record."""
+    name = host.lower().rstrip(".")
+    # A configured upstream the catalogue may not know (self-hosted, a base URL override).
+    upstream_hosts = {urlsplit(u.base_url).hostname: u.provider for u in config.upstreams}
+    provider = lookup_endpoint(name).provider or upstream_hosts.get(name)
+    if provider is None:
+        return EgressVerdict(check_destination(config, host, port))
+    if speaks_provider(provider) or name in upstream_hosts:
+        return EgressVerdict(
+            Refusal(
+                403,
+                "use_gateway_route",
+                f'"{host}" is an LLM API ({provider}): call it through the gateway\'s /v1 routes '
+                "(base URL http://127.0.0.1:<port>/v1), where the guardrails of "
+                f"{workload_ref(config)} run, not through the proxy",
+            )
         )
-    return check_destination(config, host, port)
+    rule = host_rule_for(config.allowed_hosts, name)
+    if rule is not None and rule.host.startswith("*."):
+        return EgressVerdict(
+            Refusal(
+                403,
+                "llm_host_not_declared",
+                f'"{host}" is an LLM API ({provider}) the gateway cannot inspect, matched only by '
+                f'the wildcard "{rule.host}" in spec.egress of {workload_ref(config)}; declare '
+                "the host itself to reach it uninspected",
+            ),
+            provider,
+        )
+    destination = check_destination(config, host, port)
+    if destination is not None:
+        return EgressVerdict(destination, provider)
+    acting = guardrails_acting_on_requests(config.guardrails)
+    if acting:
+        return EgressVerdict(
+            Refusal(
+                403,
+                "llm_uninspectable",
+                f'"{host}" is an LLM API ({provider}) the gateway cannot inspect (its requests '
+                f"are signed or in a format it does not speak), and the guardrails "
+                f"({', '.join(acting)}) of {workload_ref(config)} would act on its prompts; "
+                "use a provider the gateway serves on /v1, or set enforcement: Audit to let it "
+                "through uninspected and recorded",
+            ),
+            provider,
+        )
+    return EgressVerdict(None, provider)
 
 
 class EgressProxy:
@@ -89,11 +155,12 @@ class EgressProxy:
             )
         host, port = url.host, url.port or 80
         exchange.destination = f"{host}:{port}"
-        refusal = tunnel_refusal(state.config, host, port)
-        if refusal is not None:
+        verdict = egress_verdict(state.config, host, port)
+        exchange.uninspected_llm = verdict.uninspected_llm
+        if verdict.refusal is not None:
             if state.config.enforcement == "Enforce":
-                return self._refuse(exchange, state, refusal)
-            exchange.audited.append(refusal.reason)
+                return self._refuse(exchange, state, verdict.refusal)
+            exchange.audited.append(verdict.refusal.reason)
         headers: CIMultiDict[str] = CIMultiDict(
             (name, value)
             for name, value in request.headers.items()
@@ -159,11 +226,12 @@ class EgressProxy:
                 ),
             )
         exchange.destination = f"{host}:{port}"
-        refusal = tunnel_refusal(state.config, host, port)
-        if refusal is not None:
+        verdict = egress_verdict(state.config, host, port)
+        exchange.uninspected_llm = verdict.uninspected_llm
+        if verdict.refusal is not None:
             if state.config.enforcement == "Enforce":
-                return self._refuse(exchange, state, refusal)
-            exchange.audited.append(refusal.reason)
+                return self._refuse(exchange, state, verdict.refusal)
+            exchange.audited.append(verdict.refusal.reason)
         transport = request.transport
         if transport is None:
             raise ConnectionResetError("the app closed the connection")

@@ -11,16 +11,17 @@ gateway container only; app containers never see it. Anyone who can read Secrets
 namespace can read it, exactly as for the provider keys, so the chain proves the log was not
 edited by someone who could only write the log (a node's log files, a log pipeline).
 
-Pure constants: no I/O.
+Pure constants and plain data: no I/O.
 """
 
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from typing import Final
 
-AUDIT_KEY_SECRET_PREFIX: Final = "aigis-audit-"
-AUDIT_KEY_SECRET_KEY: Final = "hmac-key"
+AUDIT_KEY_SECRET_PREFIX: Final = "aigis-audit-"  # noqa: S105 - a name, not a secret
+AUDIT_KEY_SECRET_KEY: Final = "hmac-key"  # noqa: S105 - a name, not a secret
 """The data key of the audit-key Secret."""
 AUDIT_KEY_DIR: Final = "/var/run/aigis/audit-key"
 """Where the injection mounts the audit-key Secret in the gateway container."""
@@ -45,3 +46,12 @@ def audit_key_secret_name(workload_name: str) -> str:
         return name
     digest = hashlib.sha256(workload_name.encode()).hexdigest()[:10]
     return name[: 253 - 11] + "-" + digest
+
+
+@dataclass(frozen=True, slots=True)
+class PodIdentity:
+    """The pod a gateway runs in, from the downward API (`POD_*_ENV`); empty outside a pod."""
+
+    name: str = ""
+    namespace: str = ""
+    uid: str = ""

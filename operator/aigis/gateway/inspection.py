@@ -192,6 +192,30 @@ def inspect_slots(
     return inspection
 
 
+def guardrails_acting_on_requests(guardrails: Guardrails) -> list[str]:
+    """The guardrails that would stop or rewrite a request (action Block or Redact).
+
+    Text the gateway cannot read (token ids, signed provider traffic it cannot speak) escapes
+    exactly these, so it is refused under Enforce when any is on; `Log`-only guardrails lose a
+    record, not a protection.
+    """
+    acting = ("Block", "Redact")
+    names: list[str] = []
+    injection = guardrails.prompt_injection
+    if injection.enabled and injection.action == "Block":
+        names.append("prompt_injection")
+    if guardrails.pii.enabled and guardrails.pii.action in acting:
+        names.append("pii")
+    if guardrails.secrets.enabled and guardrails.secrets.action in acting:
+        names.append("secrets")
+    if any(
+        deny.applies_to in ("Request", "Both") and deny.action in acting
+        for deny in guardrails.deny_patterns
+    ):
+        names.append("deny_pattern")
+    return names
+
+
 def guardrail_decisions(inspection: Inspection, guardrails: Guardrails) -> dict[str, str]:
     """Per guardrail, what happened: off, pass, log, redact, block, or error."""
     enabled = {

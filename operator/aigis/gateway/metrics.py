@@ -83,6 +83,16 @@ class GatewayMetrics:
             "How many configurations this gateway process has applied.",
             registry=self.registry,
         )
+        self.audit_backpressure = Counter(
+            "aigis_gateway_audit_backpressure_total",
+            "Times the audit writer fell a full queue behind and requests waited for it.",
+            registry=self.registry,
+        )
+        self.audit_write_errors = Counter(
+            "aigis_gateway_audit_write_errors_total",
+            "Audit lines that could not be written (each is also logged).",
+            registry=self.registry,
+        )
         self._finding_types: set[str] = set()
 
     def finding_type(self, value: str) -> str:

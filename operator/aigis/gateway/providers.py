@@ -1,9 +1,17 @@
 """The wire formats the gateway speaks: OpenAI-compatible APIs and Anthropic Messages.
 
 Owns where the text lives in each request and response body (message texts, system prompts,
-tool-call arguments, tool results), which field names the model and the output-token limit, where
-the token counts are, and what an error looks like in each provider's own shape. The gateway
-scans and redacts through `TextSlot`s, so it never needs to know a body's layout itself.
+tool-call arguments, tool results, tool definitions), which field names the model and the
+output-token limit, where the token counts are, and what an error looks like in each provider's
+own shape. The gateway scans and redacts through `TextSlot`s, so it never needs to know a body's
+layout itself.
+
+A request is scanned whole: after the fields whose kind is known (messages, system prompts, tool
+calls and results, tool definitions), every other string value in the body is scanned too, as a
+`field` (a `response_format` schema, `metadata`, stop sequences, fields a provider adds next
+year). Only `STRUCTURAL_KEYS` (identifiers and enumerations such as `model`, `role`, `type`) and
+inline binary media (`data:` URLs, base64 `data`) are left out; object keys are not scanned.
+Prompts given as token ids cannot be scanned at all: `token_id_fields` names them.
 
 Pure: plain dicts in, plain values out. Streaming events are handled in `aigis.gateway.streaming`.
 """
@@ -18,7 +26,25 @@ import orjson
 
 from aigis.gateway.config import WireFormat
 
-TextKind = Literal["message", "system", "tool_result", "tool_arguments", "input"]
+TextKind = Literal[
+    "message", "system", "tool_result", "tool_arguments", "tool_definition", "input", "field"
+]
+
+STRUCTURAL_KEYS = frozenset(
+    {
+        "model", "role", "type", "id", "object", "tool_call_id", "tool_use_id", "call_id",
+        "previous_response_id", "encoding_format", "media_type", "detail", "service_tier",
+        "reasoning_effort", "truncation", "tool_choice",
+    }
+)  # fmt: skip
+"""Keys whose string values are identifiers or enumerations the provider checks, not text a
+model reads; scanning them would only let a deny pattern such as `system` match every request."""
+MEDIA_KEYS = frozenset({"data", "file_data"})
+"""Keys of inline base64 media (Anthropic `source.data`, `input_audio.data`, `file_data`),
+except in an object of `"type": "text"`."""
+MAX_BODY_DEPTH = 128
+"""Deepest nesting of a request body the gateway accepts: deeper bodies cannot be re-serialised
+after a redaction (orjson stops at 255 levels) and no provider's schema needs them."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,7 +105,20 @@ class TextSlot:
 
 
 def request_texts(route: Route, body: dict[str, Any]) -> list[TextSlot]:
-    """Every text of a request body the guardrails must see, in document order."""
+    """Every text of a request body the guardrails must see.
+
+    The fields of known kind come first, in document order, then tool definitions, then every
+    other string value of the body (see the module docstring for the few that are left out).
+    """
+    slots = _known_request_texts(route, body)
+    covered = {(id(slot.container), slot.key) for slot in slots}
+    tools: list[str] = [key for key in ("tools", "functions") if key in body]
+    _remaining_strings(body, tools, "tool_definition", slots, covered)
+    _remaining_strings(body, list(body), "field", slots, covered)
+    return slots
+
+
+def _known_request_texts(route: Route, body: dict[str, Any]) -> list[TextSlot]:
     slots: list[TextSlot] = []
     label = route.label
     if label == "chat_completions":
@@ -107,6 +146,89 @@ def request_texts(route: Route, body: dict[str, Any]) -> list[TextSlot]:
         for message in _dicts(body.get("messages")):
             _anthropic_content_slots(message, slots)
     return slots
+
+
+_Frame = tuple[dict[str, Any] | list[Any], str | int, str, dict[str, Any]]
+"""Where a string may sit: its container, its key there, the key it is under, its object."""
+
+
+def _remaining_strings(
+    body: dict[str, Any],
+    keys: list[str],
+    kind: TextKind,
+    out: list[TextSlot],
+    covered: set[tuple[int, str | int]],
+) -> None:
+    """Add every string under `body[key]` for each of `keys` not yet `covered`, in order.
+
+    Iterative, so a deeply nested body cannot exhaust the interpreter's stack. `name` is the
+    key a string sits under (for an array item, the array's key), `owner` the object holding it.
+    """
+    stack: list[_Frame] = [(body, key, key, body) for key in reversed(keys)]
+    while stack:
+        container, key, name, owner = stack.pop()
+        value = container[key]  # type: ignore[index]
+        if isinstance(value, str):
+            place = (id(container), key)
+            if value and place not in covered and not _exempt(name, value, owner):
+                out.append(TextSlot(container, key, kind, value))
+                covered.add(place)
+        elif isinstance(value, dict):
+            stack.extend((value, child, child, value) for child in reversed(list(value)))
+        elif isinstance(value, list):
+            stack.extend((value, index, name, owner) for index in reversed(range(len(value))))
+
+
+def _exempt(name: str, value: str, owner: dict[str, Any]) -> bool:
+    """Whether a string is structure or binary media rather than text a model reads."""
+    if name in STRUCTURAL_KEYS:
+        return True
+    if name in MEDIA_KEYS and owner.get("type") != "text":
+        # Anthropic's plain-text document source is {"type": "text", "data": ...}: text.
+        return True
+    return value.startswith("data:") and ";base64," in value[:200]
+
+
+def token_id_fields(route: Route, body: dict[str, Any]) -> list[str]:
+    """The fields of a request that carry prompts as token ids, which no guardrail can read.
+
+    `/v1/completions` `prompt` and `/v1/embeddings` `input` accept an array of token ids or an
+    array of such arrays; each is named with its path, e.g. `prompt` or `input[2]`.
+    """
+    field = {"completions": "prompt", "embeddings": "input"}.get(route.label)
+    if field is None:
+        return []
+    value = body.get(field)
+    if _is_token(value):
+        return [field]
+    if not isinstance(value, list):
+        return []
+    carries_tokens = [
+        _is_token(item) or (isinstance(item, list) and any(_is_token(t) for t in item))
+        for item in value
+    ]
+    if value and all(carries_tokens):
+        return [field]
+    return [f"{field}[{index}]" for index, tokens in enumerate(carries_tokens) if tokens]
+
+
+def _is_token(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def nesting_depth(value: Any, limit: int = MAX_BODY_DEPTH) -> int:
+    """How deeply `value` nests arrays and objects; counting stops past `limit`."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, depth)
+            if deepest > limit:
+                return deepest
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
+    return deepest
 
 
 def _dicts(value: Any) -> Iterator[dict[str, Any]]:
@@ -204,17 +326,21 @@ def _anthropic_content_slots(message: dict[str, Any], out: list[TextSlot]) -> No
 def json_leaf_slots(
     container: dict[str, Any] | list[Any], key: str | int, kind: TextKind, out: list[TextSlot]
 ) -> None:
-    """Every string inside a JSON value (Anthropic tool inputs are objects, not strings)."""
-    value = container[key]  # type: ignore[index]
-    if isinstance(value, str):
-        if value:
-            out.append(TextSlot(container, key, kind, value))
-    elif isinstance(value, dict):
-        for child in value:
-            json_leaf_slots(value, child, kind, out)
-    elif isinstance(value, list):
-        for index in range(len(value)):
-            json_leaf_slots(value, index, kind, out)
+    """Every string inside a JSON value (Anthropic tool inputs are objects, not strings).
+
+    Iterative, in document order, so a deeply nested value cannot exhaust the stack.
+    """
+    stack: list[tuple[dict[str, Any] | list[Any], str | int]] = [(container, key)]
+    while stack:
+        holder, name = stack.pop()
+        value = holder[name]  # type: ignore[index]
+        if isinstance(value, str):
+            if value:
+                out.append(TextSlot(holder, name, kind, value))
+        elif isinstance(value, dict):
+            stack.extend((value, child) for child in reversed(list(value)))
+        elif isinstance(value, list):
+            stack.extend((value, index) for index in reversed(range(len(value))))
 
 
 # --- responses ------------------------------------------------------------------------------

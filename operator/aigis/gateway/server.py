@@ -17,7 +17,7 @@ import math
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -30,15 +30,24 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from prometheus_client import generate_latest
 
 from aigis.api.errors import FieldError
-from aigis.gateway.audit import AuditChain, prompt_digest
+from aigis.gateway.audit import (
+    AuditChain,
+    AuditWriter,
+    ChainState,
+    prompt_digest,
+    read_chain_state,
+    start_record,
+)
 from aigis.gateway.config import GatewayConfig
 from aigis.gateway.exchange import Exchange
 from aigis.gateway.forward_proxy import EgressProxy
+from aigis.gateway.identity import AUDIT_KEY_FLAG, PodIdentity
 from aigis.gateway.inspection import (
     UNSCANNED,
     Inspection,
     PipelineFactory,
     guardrail_decisions,
+    guardrails_acting_on_requests,
     inspect_slots,
 )
 from aigis.gateway.metrics import GatewayMetrics
@@ -53,13 +62,16 @@ from aigis.gateway.policy import (
     workload_ref,
 )
 from aigis.gateway.providers import (
+    MAX_BODY_DEPTH,
     ROUTES,
     Route,
     TextSlot,
     error_body,
+    nesting_depth,
     request_texts,
     requested_model,
     response_texts,
+    token_id_fields,
     usage_of,
     wants_stream,
 )
@@ -111,6 +123,13 @@ class GatewaySettings:
     metrics_host: str = "127.0.0.1"
     metrics_port: int = 9090
     reload_interval_seconds: float = 2.0
+    audit_key_file: Path | None = None
+    """The workload's audit key (`--audit-key-file`); None seals lines unkeyed."""
+    audit_state_dir: Path | None = None
+    """Where the last seq and MAC are kept across container restarts; None keeps none."""
+    pod: PodIdentity = field(default_factory=PodIdentity)
+    started_at: str | None = None
+    """When the container's process started (ISO 8601); None: when serving began."""
 
 
 class Gateway:
@@ -125,12 +144,20 @@ class Gateway:
         audit_sink: Callable[[bytes], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
         connection_limit: int = 256,
+        audit_key: bytes | None = None,
+        audit_state_dir: Path | None = None,
+        audit_resume: ChainState | None = None,
     ) -> None:
         self.state = state
         self.metrics = metrics or GatewayMetrics()
         self._resolver = resolver
-        self._audit_sink = audit_sink or _write_stdout
-        self._chain = AuditChain()
+        self._chain = AuditChain(audit_key, audit_resume)
+        self._audit = AuditWriter(
+            audit_sink or _write_stdout,
+            audit_state_dir,
+            on_backpressure=self._audit_backpressure,
+            on_error=self._audit_error,
+        )
         self._clock = clock
         self._connection_limit = connection_limit
         self._session: aiohttp.ClientSession | None = None
@@ -157,10 +184,38 @@ class Gateway:
         self._egress = EgressProxy(self._session, self._resolver, self.metrics, self._record)
 
     async def close(self) -> None:
-        """Close the upstream pool."""
+        """Close the upstream pool, and write out every audit line still queued."""
         if self._session is not None:
             await self._session.close()
             self._session = None
+        await asyncio.to_thread(self._audit.close)
+
+    def flush_audit(self) -> None:
+        """Wait until every audit line sealed so far is written (for tests and shutdown)."""
+        self._audit.flush()
+
+    def write_start_record(
+        self, pod: PodIdentity, container_started: str, last: ChainState | None
+    ) -> None:
+        """Seal the start record: the first line this process writes."""
+        config = self.state.config
+        record = start_record(
+            time=datetime.now(UTC).isoformat(timespec="milliseconds"),
+            pod=pod,
+            container_started=container_started,
+            workload={"namespace": config.namespace, "name": config.name},
+            keyed=self._chain.keyed,
+            last=last,
+        )
+        self._audit.write(self._chain.seal(record))
+
+    def _audit_backpressure(self) -> None:
+        self.metrics.audit_backpressure.inc()
+        log.warning("the audit log is not keeping up: requests wait until it drains")
+
+    def _audit_error(self, exc: Exception) -> None:
+        self.metrics.audit_write_errors.inc()
+        log.error("an audit line could not be written: %s", exc)
 
     @property
     def session(self) -> aiohttp.ClientSession:
@@ -291,6 +346,9 @@ class Gateway:
                     return outcome
 
         if route.has_body:
+            unreadable = self._check_token_ids(route, body, exchange, state)
+            if unreadable is not None:
+                return unreadable
             slots = request_texts(route, body)
             raw = self._guard_request(route, body, raw, slots, exchange, state)
             inspection = exchange.request
@@ -302,6 +360,26 @@ class Gateway:
                     _block_decision(inspection),
                 )
         return await self._forward(request, route, target, raw, exchange, state)
+
+    def _check_token_ids(
+        self, route: Route, body: dict[str, Any], exchange: Exchange, state: GatewayState
+    ) -> web.StreamResponse | None:
+        """Refuse a prompt given as token ids when a guardrail would have acted on its text."""
+        fields = token_id_fields(route, body)
+        if not fields:
+            return None
+        exchange.unscanned = fields
+        acting = guardrails_acting_on_requests(state.config.guardrails)
+        if not acting:
+            return None
+        named = ", ".join(fields[:8]) + (" ..." if len(fields) > 8 else "")
+        refusal = Refusal(
+            400,
+            "uninspectable_input",
+            f"{named} is given as token ids, which the guardrails ({', '.join(acting)}) of "
+            f"{workload_ref(state.config)} cannot read; send the prompt as text",
+        )
+        return self._policy_refusal(exchange, state, refusal)
 
     def _policy_refusal(
         self, exchange: Exchange, state: GatewayState, refusal: Refusal
@@ -368,6 +446,17 @@ class Gateway:
                 exchange,
                 state,
                 Refusal(400, "invalid_body", "the body must be a JSON object"),
+                "invalid",
+            )
+        if nesting_depth(body) > MAX_BODY_DEPTH:
+            return self._refuse(
+                exchange,
+                state,
+                Refusal(
+                    400,
+                    "invalid_body",
+                    f"the body nests arrays and objects more than {MAX_BODY_DEPTH} levels deep",
+                ),
                 "invalid",
             )
         return raw, body
@@ -724,6 +813,7 @@ class Gateway:
                 if count:
                     metrics.tokens.labels(exchange.model, kind).inc(count)
         record: dict[str, Any] = {
+            "kind": "request",
             "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
             "workload": {"namespace": config.namespace, "name": config.name},
             "enforcement": config.enforcement,
@@ -749,13 +839,17 @@ class Gateway:
             record["audited"] = exchange.audited
         if exchange.destination is not None:
             record["destination"] = exchange.destination
+        if exchange.uninspected_llm is not None:
+            record["uninspected_llm"] = exchange.uninspected_llm
+        if exchange.unscanned:
+            record["unscanned"] = exchange.unscanned[:32]
         if exchange.request is not None:
             record["injection_score"] = round(exchange.request.injection_score, 3)
         if exchange.prompt_sha256 is not None:
             record["prompt_sha256"] = exchange.prompt_sha256
         if exchange.prompt_redacted is not None:
             record["prompt_redacted"] = exchange.prompt_redacted
-        self._audit_sink(self._chain.seal(record))
+        self._audit.write(self._chain.seal(record))
 
 
 # --- helpers ------------------------------------------------------------------------------
@@ -833,6 +927,8 @@ def _block_refusal(inspection: Inspection, direction: str) -> Refusal:
         "tool_arguments": "tool-call arguments",
         "system": "the system prompt",
         "input": "the input",
+        "tool_definition": "a tool definition",
+        "field": "a request field",
     }.get(inspection.blocked_kind or "", "a message")
     if guardrail == "guardrail_error":
         return Refusal(
@@ -889,10 +985,31 @@ async def serve_gateway(
     `ready` is called with the gateway and the two bound ports once both servers listen (port 0
     picks free ones), so tests and benchmarks can find them.
     """
+    started_at = settings.started_at or datetime.now(UTC).isoformat(timespec="milliseconds")
     loaded = load_gateway_state(settings.config_path, pipeline_factory, now=time.monotonic())
     if isinstance(loaded, list):
         raise GatewayConfigError(loaded)
-    gateway = Gateway(loaded, resolver=resolver, audit_sink=audit_sink)
+    audit_key = read_audit_key(settings.audit_key_file)
+    if isinstance(audit_key, FieldError):
+        raise GatewayConfigError([audit_key])
+    if audit_key is None:
+        log.warning(
+            "no %s: audit lines are chained but not keyed (keyed: false in the start record)",
+            AUDIT_KEY_FLAG,
+        )
+    state_dir = settings.audit_state_dir
+    if state_dir is not None:
+        state_dir.mkdir(parents=True, exist_ok=True)
+    resume = read_chain_state(state_dir) if state_dir is not None else None
+    gateway = Gateway(
+        loaded,
+        resolver=resolver,
+        audit_sink=audit_sink,
+        audit_key=audit_key,
+        audit_state_dir=state_dir,
+        audit_resume=resume,
+    )
+    gateway.write_start_record(settings.pod, started_at, resume)
     await gateway.start()
     watcher = ConfigWatcher(
         settings.config_path,
@@ -940,6 +1057,23 @@ async def serve_gateway(
         await app_runner.cleanup()
         await metrics_runner.cleanup()
         await gateway.close()
+
+
+def read_audit_key(path: Path | None) -> bytes | FieldError | None:
+    """The audit key in `path` (its raw bytes), None without a path, or why it is unusable."""
+    if path is None:
+        return None
+    try:
+        key = path.read_bytes()
+    except OSError as exc:
+        return FieldError(AUDIT_KEY_FLAG, f"cannot read {path}: {exc.strerror}")
+    if len(key) < 16:
+        return FieldError(
+            AUDIT_KEY_FLAG,
+            f"{path} holds {len(key)} bytes; an audit key needs at least 16 (the operator's "
+            "Secret holds 32 random bytes)",
+        )
+    return key
 
 
 class GatewayConfigError(Exception):
