@@ -60,6 +60,8 @@ class Behaviour:
     """For fuzzing: write these pieces as the event stream of a streaming request, as given."""
     raw_body: bytes | None = None
     """For fuzzing: answer a non-streaming request with these bytes as its JSON body."""
+    content_encoding: str | None = None
+    """Sent as `Content-Encoding` with `raw_body` (which must then be encoded so)."""
 
 
 @dataclass(frozen=True)
@@ -154,7 +156,12 @@ class FakeProvider:
             await response.write_eof()
             return response
         if behaviour.raw_body is not None:
-            return web.Response(body=behaviour.raw_body, content_type="application/json")
+            encoding = behaviour.content_encoding
+            return web.Response(
+                body=behaviour.raw_body,
+                content_type="application/json",
+                headers={"Content-Encoding": encoding} if encoding else None,
+            )
         if body.get("stream") is True and path != "/v1/embeddings":
             events = _STREAMS.get(path)
             if events is None:

@@ -68,6 +68,7 @@ from aigis.api.clusterpolicy import UNGOVERNABLE_NAMESPACES
 from aigis.api.validation import parse_aiworkload
 from aigis.egress.compliance import governing_policies, trusts_declared_regions
 from aigis.gateway.config import dump_gateway_config, render_gateway_config
+from aigis.httpbody import read_capped
 
 log = logging.getLogger("aigis.webhook")
 
@@ -331,7 +332,10 @@ class AdmissionServer:
             return web.Response(status=415, text="send an AdmissionReview as application/json\n")
         started = time.perf_counter()
         try:
-            body = await asyncio.wait_for(_read_capped(request, self._max_body), self._read_timeout)
+            body = await asyncio.wait_for(
+                read_capped(request.content, request.content_length, self._max_body),
+                self._read_timeout,
+            )
         except TimeoutError:
             self._metrics.reviews.labels(webhook, "other", "invalid").inc()
             return web.Response(status=408, text="the body did not arrive in time\n")
@@ -621,20 +625,3 @@ def _same_workloads(a: Sequence[Mapping[str, Any]], b: Sequence[Mapping[str, Any
 
 def _json(answer: Mapping[str, Any]) -> web.Response:
     return web.Response(body=orjson.dumps(answer), content_type="application/json")
-
-
-async def _read_capped(request: web.BaseRequest, cap: int) -> bytes | None:
-    """The whole body, or None as soon as it is known to exceed `cap` bytes."""
-    length = request.content_length
-    if length is not None:
-        if length > cap:
-            return None
-        return await request.content.readexactly(length) if length else b""
-    parts: list[bytes] = []
-    size = 0
-    async for chunk in request.content.iter_any():
-        size += len(chunk)
-        if size > cap:
-            return None
-        parts.append(chunk)
-    return b"".join(parts)

@@ -88,6 +88,7 @@ from aigis.gateway.streaming import (
     stream_error_event,
     stream_guard_for,
 )
+from aigis.httpbody import read_capped
 
 log = logging.getLogger("aigis.gateway")
 
@@ -418,7 +419,7 @@ class Gateway:
                 "invalid",
                 close=True,
             )
-        raw = await _read_capped(request, cap)
+        raw = await read_capped(request.content, request.content_length, cap)
         if raw is None:
             return self._refuse(
                 exchange,
@@ -569,7 +570,9 @@ class Gateway:
         config = state.config
         target_label = exchange.provider or "upstream"
         try:
-            raw = await _read_upstream_capped(upstream, MAX_UPSTREAM_BODY_BYTES)
+            raw = await read_capped(
+                upstream.content, upstream.content_length, MAX_UPSTREAM_BODY_BYTES
+            )
         except Exception as exc:
             exchange.upstream_seconds = self._clock() - sent
             return self._refuse(
@@ -858,36 +861,6 @@ class Gateway:
 def _write_stdout(line: bytes) -> None:
     sys.stdout.buffer.write(line)
     sys.stdout.buffer.flush()
-
-
-async def _read_capped(request: web.BaseRequest, cap: int) -> bytes | None:
-    """The whole body, or None as soon as it exceeds `cap` bytes."""
-    length = request.content_length
-    if length is not None and length <= cap:
-        data = await request.content.readexactly(length) if length else b""
-        return data
-    parts: list[bytes] = []
-    size = 0
-    async for chunk in request.content.iter_any():
-        size += len(chunk)
-        if size > cap:
-            return None
-        parts.append(chunk)
-    return b"".join(parts)
-
-
-async def _read_upstream_capped(upstream: aiohttp.ClientResponse, cap: int) -> bytes | None:
-    length = upstream.content_length
-    if length is not None and length <= cap:
-        return await upstream.read()
-    parts: list[bytes] = []
-    size = 0
-    async for chunk in upstream.content.iter_any():
-        size += len(chunk)
-        if size > cap:
-            return None
-        parts.append(chunk)
-    return b"".join(parts)
 
 
 def _response_headers(upstream_headers: CIMultiDictProxy[str]) -> CIMultiDict[str]:
