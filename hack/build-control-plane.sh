@@ -143,14 +143,30 @@ build_helm() {
   say "helm v$v: done"
 }
 
-targets=${*:-etcd kwok kubernetes helm}
+# Pod Security Admission's own pass/fail fixtures, which tests/conformance runs aigis's checks
+# against; copied out of the module cache next to the binaries, like kwok's stages.
+copy_pod_security_fixtures() {
+  local v=$POD_SECURITY_VERSION dest=$cache/pod-security-fixtures
+  if [ "$(cat "$dest/.version" 2>/dev/null)" = "$v" ]; then say "pod-security fixtures v$v: cached"; return; fi
+  local module
+  module=$(cd "$work" && GOFLAGS= go mod download -json "k8s.io/pod-security-admission@v$v" \
+    | python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')
+  rm -rf "$dest"; mkdir -p "$dest"
+  cp -r "$module/test/testdata/." "$dest/"
+  chmod -R u+w "$dest"  # the module cache is read-only; keep the copies removable
+  echo "$v" > "$dest/.version"
+  say "pod-security fixtures v$v: copied to $dest"
+}
+
+targets=${*:-etcd kwok kubernetes helm pod-security-fixtures}
 for t in $targets; do
   case $t in
     etcd) build_etcd ;;
     kwok) build_kwok ;;
     kubernetes) build_kubernetes ;;
     helm) build_helm ;;
-    *) echo "unknown component '$t' (choose from: etcd kwok kubernetes helm)" >&2; exit 2 ;;
+    pod-security-fixtures) copy_pod_security_fixtures ;;
+    *) echo "unknown component '$t' (choose from: etcd kwok kubernetes helm pod-security-fixtures)" >&2; exit 2 ;;
   esac
 done
 say "binaries are in $bin ($(du -sh "$bin" | cut -f1)); Go caches: $(go env GOMODCACHE), $(go env GOCACHE)"
