@@ -55,7 +55,7 @@ def test_the_upstream_fixtures_are_there() -> None:
 )
 def test_aigis_agrees_with_upstream(level: str, outcome: str, path: Path) -> None:
     pod = yaml.safe_load(path.read_text())
-    reasons = check_pod_security(pod.get("spec") or {}, pod.get("metadata"), level)  # type: ignore[arg-type]
+    reasons = check_pod_security(pod.get("spec") or {}, pod.get("metadata"), level)
     if outcome == "pass":
         assert reasons == [], [str(r) for r in reasons]
     else:
