@@ -271,6 +271,7 @@ def forensics_release(
 def _register_component_commands() -> None:
     """Subcommands defined next to the component they run."""
     from aigis.admission.cli import webhook
+    from aigis.admission.rules.cli import rules
     from aigis.admission.scan import scan
     from aigis.gateway.cli import audit, gateway
     from aigis.guardrails.cli import guard
@@ -279,6 +280,7 @@ def _register_component_commands() -> None:
     main.add_command(guard)
     main.add_command(webhook)
     main.add_command(scan)
+    main.add_command(rules)
     main.add_command(audit)
 
 
