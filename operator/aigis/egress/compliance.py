@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Final
 
 from aigis.api.aiworkload import AIWorkloadSpec, EgressRule
 from aigis.api.clusterpolicy import UNGOVERNABLE_NAMESPACES, AIClusterPolicySpec
@@ -33,6 +34,24 @@ class NamedPolicy:
 
     name: str
     spec: AIClusterPolicySpec
+
+
+# The names of compliance findings: status.violations carry them as `rule`, and admission reports
+# them as `aiworkload/<kebab-case name>` (aigis.admission.rules.resources registers each).
+REGION_MISMATCH: Final = "RegionMismatch"
+POLICY_REGION: Final = "PolicyRegion"
+UNKNOWN_REGION: Final = "UnknownRegion"
+DATA_REGION: Final = "DataRegion"
+POLICY_HOST: Final = "PolicyHost"
+POLICY_PROVIDER: Final = "PolicyProvider"
+FINDING_RULES: Final = (
+    REGION_MISMATCH,
+    POLICY_REGION,
+    UNKNOWN_REGION,
+    DATA_REGION,
+    POLICY_HOST,
+    POLICY_PROVIDER,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,7 +161,7 @@ def _mismatch_findings(spec: AIWorkloadSpec) -> Iterator[tuple[int | None, Findi
                 f'"{rule.region}" ({shown}{more}), so the declared region cannot hold for every '
                 "host it allows; declare the hosts you need as exact entries"
             )
-        yield i, Finding("RegionMismatch", path, message)
+        yield i, Finding(REGION_MISMATCH, path, message)
 
 
 def _region_findings(
@@ -160,7 +179,7 @@ def _region_findings(
                 yield (
                     None,
                     Finding(
-                        "PolicyRegion",
+                        POLICY_REGION,
                         f"spec.dataRegions[{j}]",
                         f'region "{region}" is not allowed by AIClusterPolicy {policy.name} '
                         f"(allowed: {', '.join(allowed)}); remove it",
@@ -186,7 +205,7 @@ def _region_findings(
                     yield (
                         entry.index,
                         Finding(
-                            "UnknownRegion",
+                            UNKNOWN_REGION,
                             path,
                             f"aigis cannot tell where {target} processes data ({entry.basis}) and "
                             f"AIClusterPolicy {policy.name} denies unknown regions; {fix}",
@@ -197,7 +216,7 @@ def _region_findings(
             yield (
                 entry.index,
                 Finding(
-                    "DataRegion",
+                    DATA_REGION,
                     path,
                     f'{target} is in region "{entry.region}" ({entry.basis}), outside '
                     f"spec.dataRegions ({', '.join(spec.data_regions)}); use an endpoint in an "
@@ -210,7 +229,7 @@ def _region_findings(
                 yield (
                     entry.index,
                     Finding(
-                        "PolicyRegion",
+                        POLICY_REGION,
                         path,
                         f'{target} is in region "{entry.region}" ({entry.basis}), which '
                         f"AIClusterPolicy {policy.name} does not allow ({', '.join(allowed)})",
@@ -230,7 +249,7 @@ def _host_findings(
                 yield (
                     i,
                     Finding(
-                        "PolicyHost",
+                        POLICY_HOST,
                         f"spec.egress[{i}].host",
                         f"{rule.host} is not among the hosts AIClusterPolicy {policy.name} allows; "
                         "ask the platform team to add it or remove the entry",
@@ -248,7 +267,7 @@ def _provider_findings(
                 yield (
                     None,
                     Finding(
-                        "PolicyProvider",
+                        POLICY_PROVIDER,
                         f"spec.models[{k}].provider",
                         f'provider "{model.provider}" is not allowed by AIClusterPolicy '
                         f"{policy.name} (allowed: {', '.join(allowed)})",

@@ -20,6 +20,7 @@ from aigis.admission.reasons import Reason
 from aigis.admission.rules.rule import Family, Rule
 from aigis.api.errors import FieldError
 from aigis.api.validation import parse_aiworkload_spec, parse_cluster_policy_spec
+from aigis.egress import compliance
 from aigis.egress.compliance import ComplianceReport, evaluate_compliance
 
 RULE_AIWORKLOAD_INVALID: Final = "aiworkload/invalid"
@@ -52,12 +53,12 @@ def compliance_rule_id(compliance_rule: str) -> str:
     return AIWORKLOAD_POLICY_RULE_PREFIX + re.sub(r"(?<!^)(?=[A-Z])", "-", compliance_rule).lower()
 
 
-RULE_AIWORKLOAD_POLICY_REGION: Final = compliance_rule_id("PolicyRegion")
-RULE_AIWORKLOAD_DATA_REGION: Final = compliance_rule_id("DataRegion")
-RULE_AIWORKLOAD_UNKNOWN_REGION: Final = compliance_rule_id("UnknownRegion")
-RULE_AIWORKLOAD_REGION_MISMATCH: Final = compliance_rule_id("RegionMismatch")
-RULE_AIWORKLOAD_POLICY_HOST: Final = compliance_rule_id("PolicyHost")
-RULE_AIWORKLOAD_POLICY_PROVIDER: Final = compliance_rule_id("PolicyProvider")
+RULE_AIWORKLOAD_POLICY_REGION: Final = compliance_rule_id(compliance.POLICY_REGION)
+RULE_AIWORKLOAD_DATA_REGION: Final = compliance_rule_id(compliance.DATA_REGION)
+RULE_AIWORKLOAD_UNKNOWN_REGION: Final = compliance_rule_id(compliance.UNKNOWN_REGION)
+RULE_AIWORKLOAD_REGION_MISMATCH: Final = compliance_rule_id(compliance.REGION_MISMATCH)
+RULE_AIWORKLOAD_POLICY_HOST: Final = compliance_rule_id(compliance.POLICY_HOST)
+RULE_AIWORKLOAD_POLICY_PROVIDER: Final = compliance_rule_id(compliance.POLICY_PROVIDER)
 
 
 def aiworkload_invalid(errors: Sequence[FieldError]) -> list[Reason]:
