@@ -75,8 +75,10 @@ from typing import Any, Final
 import orjson
 
 from aigis.admission.mutation import GATEWAY_CONTAINER, OPT_OUT_ANNOTATION, InjectionSettings
+from aigis.admission.reading import EMPTY, entries, is_mapping, mapping_at, name_of, quote, text_at
 from aigis.admission.reasons import Reason
 from aigis.admission.rules.bounds import PolicyBounds, policy_bounds
+from aigis.admission.rules.containers import volumes_exposing
 from aigis.admission.rules.gateway import (
     RULE_GATEWAY_DEBUG_TARGET,
     RULE_GATEWAY_IMPOSTOR,
@@ -91,16 +93,6 @@ from aigis.admission.rules.gateway import (
 from aigis.admission.rules.images import RULE_IMAGE_DIGEST, RULE_IMAGE_REGISTRY, image_sources
 from aigis.admission.rules.pod import CoveredPod, GatewaySidecar
 from aigis.admission.rules.podsecurity import pod_security, pod_security_reasons
-from aigis.admission.rules.reading import (
-    EMPTY,
-    entries,
-    is_mapping,
-    mapping_at,
-    name_of,
-    quote,
-    text_at,
-    volumes_exposing,
-)
 from aigis.admission.rules.resources import (
     AIWORKLOAD_POLICY_RULE_PREFIX,
     RULE_AIWORKLOAD_INVALID,

@@ -66,6 +66,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from aigis.admission.reading import text
 from aigis.api.aiworkload import AIWorkload, AIWorkloadSpec, Provider
 from aigis.gateway.config import (
     CONFIG_FILE_NAME,
@@ -233,10 +234,6 @@ def _mappings(value: object) -> list[Mapping[str, Any]] | None:
     return value
 
 
-def _text(value: object) -> str:
-    return value if isinstance(value, str) else ""
-
-
 def _pointer(*parts: str | int) -> str:
     """A JSON Pointer; `~` and `/` inside a part (annotation keys) are escaped as RFC 6901 says."""
     return "".join("/" + str(part).replace("~", "~0").replace("/", "~1") for part in parts)
@@ -340,17 +337,17 @@ def _render(
     if (
         opt_out_allowed
         and annotations is not None
-        and _text(annotations.get(OPT_OUT_ANNOTATION)).strip().lower() == "false"
+        and text(annotations.get(OPT_OUT_ANNOTATION)).strip().lower() == "false"
     ):
         return []
     pod_os = _mapping(spec.get("os"))
-    if pod_os is not None and _text(pod_os.get("name")) == "windows":
+    if pod_os is not None and text(pod_os.get("name")) == "windows":
         return []
     containers = _mappings(spec.get("containers"))
     init_containers = _mappings(spec.get("initContainers"))
     ephemeral = _mappings(spec.get("ephemeralContainers"))
     everyone = [*(containers or ()), *(init_containers or ()), *(ephemeral or ())]
-    if not containers or any(_text(c.get("name")) == GATEWAY_CONTAINER for c in everyone):
+    if not containers or any(text(c.get("name")) == GATEWAY_CONTAINER for c in everyone):
         return []
 
     keys = _read_keys(workload.spec)
@@ -366,9 +363,9 @@ def _render(
     volumes = _mappings(spec.get("volumes"))
     # A name some container already mounts is taken too: a container mounting a volume that
     # only the injection would create would otherwise receive the gateway's keys.
-    taken = {_text(volume.get("name")) for volume in volumes or ()}
+    taken = {text(volume.get("name")) for volume in volumes or ()}
     for container in everyone:
-        taken.update(_text(m.get("name")) for m in _mappings(container.get("volumeMounts")) or ())
+        taken.update(text(m.get("name")) for m in _mappings(container.get("volumeMounts")) or ())
     sidecar_parts = render_gateway(workload.metadata.name or "", workload.spec, settings)
     names: dict[str, str] = {}
     for volume in sidecar_parts.volumes:
@@ -380,7 +377,7 @@ def _render(
         {**mount, "name": names[mount["name"]]} for mount in sidecar_parts.container["volumeMounts"]
     ]
     port_names = {
-        _text(port.get("name"))
+        text(port.get("name"))
         for container in everyone
         for port in _mappings(container.get("ports")) or ()
     }
@@ -562,7 +559,7 @@ def _mounted(container: Mapping[str, Any], volumes: object) -> list[str] | None:
     sources: dict[str, str] = {}
     for volume in volumes:
         if isinstance(volume, Mapping):
-            sources.setdefault(_text(volume.get("name")), _volume_source(volume))
+            sources.setdefault(text(volume.get("name")), _volume_source(volume))
     described = []
     for mount in mounts:
         if not isinstance(mount, Mapping):
@@ -571,7 +568,7 @@ def _mounted(container: Mapping[str, Any], volumes: object) -> list[str] | None:
             "readOnly": False,
             "mountPropagation": "None",
             **{k: v for k, v in mount.items() if k != "name"},
-            "volume": sources.get(_text(mount.get("name"))),
+            "volume": sources.get(text(mount.get("name"))),
         }
         described.append(_canonical(fields))
     return sorted(described)
@@ -730,7 +727,7 @@ def _secret_key_ref(entry: Mapping[str, Any]) -> tuple[str, str] | None:
     ref = value_from.get("secretKeyRef") if isinstance(value_from, Mapping) else None
     if not isinstance(ref, Mapping):
         return None
-    return _text(ref.get("name")), _text(ref.get("key"))
+    return text(ref.get("name")), text(ref.get("key"))
 
 
 def _patch_container(
@@ -749,7 +746,7 @@ def _patch_container(
     env = _mappings(container.get("env"))
     env_from = _mappings(container.get("envFrom"))
     entries = env or []
-    names = [_text(entry.get("name")) for entry in entries]
+    names = [text(entry.get("name")) for entry in entries]
     env_path = f"{path}/env"
     removals: list[int] = []
     appends: list[dict[str, Any]] = []
@@ -780,7 +777,7 @@ def _patch_container(
                 no_proxy.append(f"$({kept})")
                 indexes.pop()
             else:
-                no_proxy.extend(part.strip() for part in _text(effective.get("value")).split(","))
+                no_proxy.extend(part.strip() for part in text(effective.get("value")).split(","))
             removals.extend(indexes)
         merged = ",".join(part for part in dict.fromkeys(no_proxy) if part)
         appends.extend(
@@ -794,11 +791,11 @@ def _patch_container(
     from_removals: list[int] = []
     for index, source in enumerate(env_from or ()):
         secret = _mapping(source.get("secretRef"))
-        held = keys.by_secret.get(_text(secret.get("name"))) if secret is not None else None
+        held = keys.by_secret.get(text(secret.get("name"))) if secret is not None else None
         if held is None:
             continue
         from_removals.append(index)
-        prefix = _text(source.get("prefix"))
+        prefix = text(source.get("prefix"))
         placeholders.extend(prefix + key for key in held if _ENV_NAME.fullmatch(prefix + key))
     if app_env is not None:
         placeholders.extend(keys.sdk_keys)

@@ -35,12 +35,19 @@ Pure: no I/O. Must not import the webhook server, the operator or the gateway.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from types import MappingProxyType
 from typing import Any, Final, Literal
 
+from aigis.admission.reading import (
+    fields,
+    flag,
+    items,
+    number,
+    optional_mapping,
+    quote,
+    text,
+)
 from aigis.admission.reasons import Reason
 
 Level = Literal["privileged", "baseline", "restricted"]
@@ -172,8 +179,6 @@ _HOST_NAMESPACES: Final = (
 _PROBES: Final = ("livenessProbe", "readinessProbe", "startupProbe")
 _LIFECYCLE_HANDLERS: Final = ("postStart", "preStop")
 _HOST_HANDLERS: Final = ("httpGet", "tcpSocket")
-_SHOWN_CHARS: Final = 80
-_NOTHING: Mapping[str, Any] = MappingProxyType({})
 
 
 def check_pod_security(
@@ -204,39 +209,6 @@ def check_pod_security(
     return [reason for check in checks for reason in check(pod)]
 
 
-# Reading plain data: wrong types read as the zero value (see the module docstring).
-
-
-def _fields(value: object) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else _NOTHING
-
-
-def _object(value: object) -> Mapping[str, Any] | None:
-    return value if isinstance(value, Mapping) else None
-
-
-def _entries(value: object) -> Sequence[Any]:
-    return value if isinstance(value, list | tuple) else ()
-
-
-def _text(value: object) -> str:
-    return value if isinstance(value, str) else ""
-
-
-def _flag(value: object) -> bool | None:
-    return value if isinstance(value, bool) else None
-
-
-def _number(value: object) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
-def _quote(text: str) -> str:
-    """Show a user-supplied string safely in a message: escaped, quoted and cut short."""
-    shown = text if len(text) <= _SHOWN_CHARS else text[:_SHOWN_CHARS] + "..."
-    return json.dumps(shown)
-
-
 @dataclass(frozen=True, slots=True)
 class _Container:
     """One container, init container or ephemeral container, located in the admitted object."""
@@ -260,12 +232,12 @@ class _Pod:
 
     @property
     def windows(self) -> bool:
-        return _text(_fields(self.fields.get("os")).get("name")) == "windows"
+        return text(fields(self.fields.get("os")).get("name")) == "windows"
 
     @property
     def user_namespace(self) -> bool:
         """`hostUsers: false` gives the pod its own user namespace, whose root is not the node's."""
-        return _flag(self.fields.get("hostUsers")) is False
+        return flag(self.fields.get("hostUsers")) is False
 
     def security_contexts(self) -> Iterator[tuple[str, str, Mapping[str, Any]]]:
         """The pod's security context, then each container's: (path, who, fields)."""
@@ -275,23 +247,23 @@ class _Pod:
 
 
 def _read_pod(spec_value: object, metadata_value: object, path: str) -> _Pod:
-    spec = _fields(spec_value)
+    spec = fields(spec_value)
     containers: list[_Container] = []
     for key, noun in _CONTAINER_LISTS:
-        for index, entry in enumerate(_entries(spec.get(key))):
-            fields = _fields(entry)
+        for index, entry in enumerate(items(spec.get(key))):
+            container = fields(entry)
             container_path = f"{path}.{key}[{index}]"
-            name = _text(fields.get("name"))
-            label = f"{noun} {_quote(name)}" if name else f"the {noun} at {container_path}"
-            security = _fields(fields.get("securityContext"))
-            containers.append(_Container(container_path, label, fields, security))
+            name = text(container.get("name"))
+            label = f"{noun} {quote(name)}" if name else f"the {noun} at {container_path}"
+            security = fields(container.get("securityContext"))
+            containers.append(_Container(container_path, label, container, security))
     parent, dot, _ = path.rpartition(".")
     metadata_path = f"{parent}.metadata" if dot else "metadata"
     return _Pod(
         path=path,
         fields=spec,
-        security=_fields(spec.get("securityContext")),
-        annotations=_fields(_fields(metadata_value).get("annotations")),
+        security=fields(spec.get("securityContext")),
+        annotations=fields(fields(metadata_value).get("annotations")),
         annotations_path=f"{metadata_path}.annotations",
         containers=tuple(containers),
     )
@@ -302,7 +274,7 @@ def _read_pod(spec_value: object, metadata_value: object, path: str) -> _Pod:
 
 def _check_host_process(pod: _Pod) -> Iterator[Reason]:
     for context_path, who, security in pod.security_contexts():
-        if _flag(_fields(security.get("windowsOptions")).get("hostProcess")) is True:
+        if flag(fields(security.get("windowsOptions")).get("hostProcess")) is True:
             yield Reason(
                 rule=RULE_HOST_PROCESS,
                 path=f"{context_path}.windowsOptions.hostProcess",
@@ -315,7 +287,7 @@ def _check_host_process(pod: _Pod) -> Iterator[Reason]:
 
 def _check_host_namespaces(pod: _Pod) -> Iterator[Reason]:
     for field, namespace in _HOST_NAMESPACES:
-        if _flag(pod.fields.get(field)) is True:
+        if flag(pod.fields.get(field)) is True:
             yield Reason(
                 rule=RULE_HOST_NAMESPACES,
                 path=f"{pod.path}.{field}",
@@ -327,7 +299,7 @@ def _check_host_namespaces(pod: _Pod) -> Iterator[Reason]:
 
 def _check_privileged(pod: _Pod) -> Iterator[Reason]:
     for container in pod.containers:
-        if _flag(container.security.get("privileged")) is True:
+        if flag(container.security.get("privileged")) is True:
             yield Reason(
                 rule=RULE_PRIVILEGED,
                 path=f"{container.path}.securityContext.privileged",
@@ -339,14 +311,14 @@ def _check_privileged(pod: _Pod) -> Iterator[Reason]:
 
 def _check_capabilities_baseline(pod: _Pod) -> Iterator[Reason]:
     for container in pod.containers:
-        capabilities = _fields(container.security.get("capabilities"))
-        for index, entry in enumerate(_entries(capabilities.get("add"))):
-            capability = _text(entry)
+        capabilities = fields(container.security.get("capabilities"))
+        for index, entry in enumerate(items(capabilities.get("add"))):
+            capability = text(entry)
             if capability not in BASELINE_CAPABILITIES:
                 yield Reason(
                     rule=RULE_CAPABILITIES,
                     path=f"{container.path}.securityContext.capabilities.add[{index}]",
-                    message=f"{container.label} adds the capability {_quote(capability)}, which "
+                    message=f"{container.label} adds the capability {quote(capability)}, which "
                     "is not in the container runtime's default set",
                     fix="remove it from capabilities.add; baseline allows adding only "
                     + ", ".join(sorted(BASELINE_CAPABILITIES)),
@@ -354,9 +326,9 @@ def _check_capabilities_baseline(pod: _Pod) -> Iterator[Reason]:
 
 
 def _check_host_path_volumes(pod: _Pod) -> Iterator[Reason]:
-    for index, entry in enumerate(_entries(pod.fields.get("volumes"))):
-        volume = _fields(entry)
-        if _object(volume.get("hostPath")) is not None:
+    for index, entry in enumerate(items(pod.fields.get("volumes"))):
+        volume = fields(entry)
+        if optional_mapping(volume.get("hostPath")) is not None:
             yield Reason(
                 rule=RULE_HOST_PATH_VOLUMES,
                 path=f"{pod.path}.volumes[{index}].hostPath",
@@ -367,8 +339,8 @@ def _check_host_path_volumes(pod: _Pod) -> Iterator[Reason]:
 
 def _check_host_ports(pod: _Pod) -> Iterator[Reason]:
     for container in pod.containers:
-        for index, entry in enumerate(_entries(container.fields.get("ports"))):
-            host_port = _number(_fields(entry).get("hostPort"))
+        for index, entry in enumerate(items(container.fields.get("ports"))):
+            host_port = number(fields(entry).get("hostPort"))
             if host_port is not None and host_port != 0:
                 yield Reason(
                     rule=RULE_HOST_PORTS,
@@ -380,15 +352,15 @@ def _check_host_ports(pod: _Pod) -> Iterator[Reason]:
 
 def _check_apparmor(pod: _Pod) -> Iterator[Reason]:
     for context_path, who, security in pod.security_contexts():
-        profile = _object(security.get("appArmorProfile"))
+        profile = optional_mapping(security.get("appArmorProfile"))
         if profile is None:
             continue
-        profile_type = _text(profile.get("type"))
+        profile_type = text(profile.get("type"))
         if profile_type not in _CONFINING_PROFILE_TYPES:
             yield Reason(
                 rule=RULE_APPARMOR,
                 path=f"{context_path}.appArmorProfile.type",
-                message=f"{who} sets the AppArmor profile type to {_quote(profile_type)}, which "
+                message=f"{who} sets the AppArmor profile type to {quote(profile_type)}, which "
                 "does not confine the container",
                 fix='set appArmorProfile.type to "RuntimeDefault" (or "Localhost" with a '
                 "localhostProfile), or remove appArmorProfile",
@@ -396,7 +368,7 @@ def _check_apparmor(pod: _Pod) -> Iterator[Reason]:
     for key in sorted(k for k in pod.annotations if isinstance(k, str)):
         if not key.startswith(_APPARMOR_ANNOTATION_PREFIX):
             continue
-        value = _text(pod.annotations[key])
+        value = text(pod.annotations[key])
         if (
             value
             and value != _APPARMOR_ANNOTATION_DEFAULT
@@ -405,7 +377,7 @@ def _check_apparmor(pod: _Pod) -> Iterator[Reason]:
             yield Reason(
                 rule=RULE_APPARMOR,
                 path=f"{pod.annotations_path}[{key}]",
-                message=f"the annotation sets the AppArmor profile {_quote(value)}, which does "
+                message=f"the annotation sets the AppArmor profile {quote(value)}, which does "
                 "not confine the container",
                 fix='set it to "runtime/default" or "localhost/<profile>", or better, remove it '
                 "and set securityContext.appArmorProfile",
@@ -414,21 +386,21 @@ def _check_apparmor(pod: _Pod) -> Iterator[Reason]:
 
 def _check_selinux(pod: _Pod) -> Iterator[Reason]:
     for context_path, who, security in pod.security_contexts():
-        options = _object(security.get("seLinuxOptions"))
+        options = optional_mapping(security.get("seLinuxOptions"))
         if options is None:
             continue
-        selinux_type = _text(options.get("type"))
+        selinux_type = text(options.get("type"))
         if selinux_type not in SELINUX_TYPES:
             yield Reason(
                 rule=RULE_SELINUX,
                 path=f"{context_path}.seLinuxOptions.type",
-                message=f"{who} sets the SELinux type {_quote(selinux_type)}, which is not a "
+                message=f"{who} sets the SELinux type {quote(selinux_type)}, which is not a "
                 "container type",
                 fix="remove seLinuxOptions.type or set it to one of "
                 + ", ".join(sorted(t for t in SELINUX_TYPES if t)),
             )
         for field in ("user", "role"):
-            if _text(options.get(field)):
+            if text(options.get(field)):
                 yield Reason(
                     rule=RULE_SELINUX,
                     path=f"{context_path}.seLinuxOptions.{field}",
@@ -439,12 +411,12 @@ def _check_selinux(pod: _Pod) -> Iterator[Reason]:
 
 def _proc_mount_reasons(pod: _Pod) -> Iterator[Reason]:
     for container in pod.containers:
-        proc_mount = _text(container.security.get("procMount"))
+        proc_mount = text(container.security.get("procMount"))
         if proc_mount and proc_mount != "Default":
             yield Reason(
                 rule=RULE_PROC_MOUNT,
                 path=f"{container.path}.securityContext.procMount",
-                message=f"{container.label} sets procMount to {_quote(proc_mount)}, which "
+                message=f"{container.label} sets procMount to {quote(proc_mount)}, which "
                 "unmasks parts of /proc that expose the node",
                 fix='remove securityContext.procMount or set it to "Default"',
             )
@@ -458,9 +430,9 @@ def _check_proc_mount_baseline(pod: _Pod) -> Iterator[Reason]:
 
 def _check_seccomp_baseline(pod: _Pod) -> Iterator[Reason]:
     for context_path, who, security in pod.security_contexts():
-        profile = _object(security.get("seccompProfile"))
+        profile = optional_mapping(security.get("seccompProfile"))
         if profile is not None:
-            profile_type = _text(profile.get("type"))
+            profile_type = text(profile.get("type"))
             if profile_type not in _CONFINING_PROFILE_TYPES:
                 yield _bad_seccomp(RULE_SECCOMP, context_path, who, profile_type)
 
@@ -469,20 +441,20 @@ def _bad_seccomp(rule: str, context_path: str, who: str, profile_type: str) -> R
     return Reason(
         rule=rule,
         path=f"{context_path}.seccompProfile.type",
-        message=f"{who} sets the seccomp profile type to {_quote(profile_type)}, which leaves "
+        message=f"{who} sets the seccomp profile type to {quote(profile_type)}, which leaves "
         "every system call open",
         fix='set seccompProfile.type to "RuntimeDefault" (or "Localhost" with a localhostProfile)',
     )
 
 
 def _check_sysctls(pod: _Pod) -> Iterator[Reason]:
-    for index, entry in enumerate(_entries(pod.security.get("sysctls"))):
-        name = _text(_fields(entry).get("name"))
+    for index, entry in enumerate(items(pod.security.get("sysctls"))):
+        name = text(fields(entry).get("name"))
         if name not in SAFE_SYSCTLS:
             yield Reason(
                 rule=RULE_SYSCTLS,
                 path=f"{pod.path}.securityContext.sysctls[{index}].name",
-                message=f"the pod sets the sysctl {_quote(name)}, which is not known to be "
+                message=f"the pod sets the sysctl {quote(name)}, which is not known to be "
                 "isolated from other pods on the node",
                 fix="remove it; baseline allows only " + ", ".join(sorted(SAFE_SYSCTLS)),
             )
@@ -490,20 +462,20 @@ def _check_sysctls(pod: _Pod) -> Iterator[Reason]:
 
 def _check_host_probes(pod: _Pod) -> Iterator[Reason]:
     for container in pod.containers:
-        handlers = [(probe, _fields(container.fields.get(probe))) for probe in _PROBES]
-        lifecycle = _fields(container.fields.get("lifecycle"))
+        handlers = [(probe, fields(container.fields.get(probe))) for probe in _PROBES]
+        lifecycle = fields(container.fields.get("lifecycle"))
         handlers += [
-            (f"lifecycle.{hook}", _fields(lifecycle.get(hook))) for hook in _LIFECYCLE_HANDLERS
+            (f"lifecycle.{hook}", fields(lifecycle.get(hook))) for hook in _LIFECYCLE_HANDLERS
         ]
         for where, handler in handlers:
             for kind in _HOST_HANDLERS:
-                host = _text(_fields(handler.get(kind)).get("host"))
+                host = text(fields(handler.get(kind)).get("host"))
                 if host:
                     yield Reason(
                         rule=RULE_HOST_PROBES,
                         path=f"{container.path}.{where}.{kind}.host",
                         message=f"{container.label} points its {where} at the host "
-                        f"{_quote(host)}, so the kubelet would connect from the node to "
+                        f"{quote(host)}, so the kubelet would connect from the node to "
                         "wherever it names",
                         fix=f"remove {kind}.host: the kubelet then connects to the pod's own IP",
                     )
@@ -513,8 +485,8 @@ def _check_host_probes(pod: _Pod) -> Iterator[Reason]:
 
 
 def _check_volume_types(pod: _Pod) -> Iterator[Reason]:
-    for index, entry in enumerate(_entries(pod.fields.get("volumes"))):
-        volume = _fields(entry)
+    for index, entry in enumerate(items(pod.fields.get("volumes"))):
+        volume = fields(entry)
         if isinstance(entry, Mapping) and all(
             value is None for key, value in volume.items() if key != "name"
         ):
@@ -522,7 +494,9 @@ def _check_volume_types(pod: _Pod) -> Iterator[Reason]:
             # runs, so the reference only ever sees it as one.
             continue
         sources = [
-            key for key, value in volume.items() if key != "name" and _object(value) is not None
+            key
+            for key, value in volume.items()
+            if key != "name" and optional_mapping(value) is not None
         ]
         if not sources:
             yield Reason(
@@ -539,7 +513,7 @@ def _check_volume_types(pod: _Pod) -> Iterator[Reason]:
                     rule=RULE_VOLUME_TYPES,
                     path=f"{pod.path}.volumes[{index}].{source}",
                     message=f"{_volume_label(volume, index)} uses the volume type "
-                    f"{_quote(str(source))}, which the restricted level does not allow",
+                    f"{quote(str(source))}, which the restricted level does not allow",
                     fix="use one of "
                     + ", ".join(sorted(RESTRICTED_VOLUME_SOURCES))
                     + "; other storage goes through a persistentVolumeClaim",
@@ -547,8 +521,8 @@ def _check_volume_types(pod: _Pod) -> Iterator[Reason]:
 
 
 def _volume_label(volume: Mapping[str, Any], index: int) -> str:
-    name = _text(volume.get("name"))
-    return f"volume {_quote(name)}" if name else f"volume {index}"
+    name = text(volume.get("name"))
+    return f"volume {quote(name)}" if name else f"volume {index}"
 
 
 def _check_privilege_escalation(pod: _Pod) -> Iterator[Reason]:
@@ -556,7 +530,7 @@ def _check_privilege_escalation(pod: _Pod) -> Iterator[Reason]:
     if pod.windows:
         return
     for container in pod.containers:
-        value = _flag(container.security.get("allowPrivilegeEscalation"))
+        value = flag(container.security.get("allowPrivilegeEscalation"))
         if value is not False:
             state = "allows" if value else "does not forbid"
             yield Reason(
@@ -572,7 +546,7 @@ def _check_run_as_non_root(pod: _Pod) -> Iterator[Reason]:
     # Root in a pod's own user namespace is an unprivileged user on the node.
     if pod.user_namespace:
         return
-    pod_value = _flag(pod.security.get("runAsNonRoot"))
+    pod_value = flag(pod.security.get("runAsNonRoot"))
     pod_field = f"{pod.path}.securityContext.runAsNonRoot"
     if pod_value is False:
         yield Reason(
@@ -582,7 +556,7 @@ def _check_run_as_non_root(pod: _Pod) -> Iterator[Reason]:
             fix=f"set {pod_field}: true",
         )
     for container in pod.containers:
-        value = _flag(container.security.get("runAsNonRoot"))
+        value = flag(container.security.get("runAsNonRoot"))
         field = f"{container.path}.securityContext.runAsNonRoot"
         if value is False:
             yield Reason(
@@ -606,7 +580,7 @@ def _check_run_as_user(pod: _Pod) -> Iterator[Reason]:
     if pod.user_namespace:
         return
     for context_path, who, security in pod.security_contexts():
-        if _number(security.get("runAsUser")) == 0:
+        if number(security.get("runAsUser")) == 0:
             yield Reason(
                 rule=RULE_RUN_AS_USER,
                 path=f"{context_path}.runAsUser",
@@ -623,18 +597,18 @@ def _check_seccomp_restricted(pod: _Pod) -> Iterator[Reason]:
         yield from _check_seccomp_baseline(pod)
         return
     pod_path = f"{pod.path}.securityContext"
-    pod_profile = _object(pod.security.get("seccompProfile"))
+    pod_profile = optional_mapping(pod.security.get("seccompProfile"))
     pod_confined = False
     if pod_profile is not None:
-        profile_type = _text(pod_profile.get("type"))
+        profile_type = text(pod_profile.get("type"))
         pod_confined = profile_type in _CONFINING_PROFILE_TYPES
         if not pod_confined:
             yield _bad_seccomp(RULE_SECCOMP_RESTRICTED, pod_path, "the pod", profile_type)
     for container in pod.containers:
         context_path = f"{container.path}.securityContext"
-        profile = _object(container.security.get("seccompProfile"))
+        profile = optional_mapping(container.security.get("seccompProfile"))
         if profile is not None:
-            profile_type = _text(profile.get("type"))
+            profile_type = text(profile.get("type"))
             if profile_type not in _CONFINING_PROFILE_TYPES:
                 yield _bad_seccomp(
                     RULE_SECCOMP_RESTRICTED, context_path, container.label, profile_type
@@ -656,8 +630,8 @@ def _check_capabilities_restricted(pod: _Pod) -> Iterator[Reason]:
         return
     for container in pod.containers:
         capabilities_path = f"{container.path}.securityContext.capabilities"
-        capabilities = _fields(container.security.get("capabilities"))
-        if "ALL" not in (_text(entry) for entry in _entries(capabilities.get("drop"))):
+        capabilities = fields(container.security.get("capabilities"))
+        if "ALL" not in (text(entry) for entry in items(capabilities.get("drop"))):
             yield Reason(
                 rule=RULE_CAPABILITIES_RESTRICTED,
                 path=f"{capabilities_path}.drop",
@@ -666,13 +640,13 @@ def _check_capabilities_restricted(pod: _Pod) -> Iterator[Reason]:
                 fix='set securityContext.capabilities.drop: ["ALL"] and add back only '
                 "NET_BIND_SERVICE if it must bind a port below 1024",
             )
-        for index, entry in enumerate(_entries(capabilities.get("add"))):
-            capability = _text(entry)
+        for index, entry in enumerate(items(capabilities.get("add"))):
+            capability = text(entry)
             if capability not in RESTRICTED_CAPABILITY_ADDS:
                 yield Reason(
                     rule=RULE_CAPABILITIES_RESTRICTED,
                     path=f"{capabilities_path}.add[{index}]",
-                    message=f"{container.label} adds the capability {_quote(capability)}; the "
+                    message=f"{container.label} adds the capability {quote(capability)}; the "
                     "restricted level allows adding only NET_BIND_SERVICE",
                     fix="remove it from capabilities.add",
                 )

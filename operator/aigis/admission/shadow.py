@@ -18,7 +18,6 @@ Pure: no I/O. Must not import the webhook server, the operator or the gateway.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from types import MappingProxyType
 from typing import Any, Final
 
 from aigis.admission.images import ImageRef, parse_image
+from aigis.admission.reading import quote
 from aigis.admission.templates import PodTemplate
 
 AI_THRESHOLD: Final = 2
@@ -211,7 +211,6 @@ AI_LABELS: Final[Mapping[str, frozenset[str] | None]] = MappingProxyType(
 )
 
 _CONTAINER_LISTS: Final = ("initContainers", "containers", "ephemeralContainers")
-_SHOWN_CHARS: Final = 80
 
 
 @dataclass(frozen=True, slots=True)
@@ -299,8 +298,8 @@ def _label_evidence(template: PodTemplate) -> Iterator[Evidence]:
         if value is not None and (values is None or value in values):
             yield Evidence(
                 AI_LABEL,
-                f"{template.metadata_path}.labels[{_quote(key)}]",
-                f"label {key}={_quote(value)}",
+                f"{template.metadata_path}.labels[{quote(key)}]",
+                f"label {key}={quote(value)}",
             )
 
 
@@ -315,7 +314,7 @@ def _container_evidence(container: Mapping[str, Any], path: str) -> Iterator[Evi
                 yield Evidence(
                     MODEL_SERVER_IMAGE if strong else GENERAL_COMPUTE_IMAGE,
                     f"{path}.image",
-                    f"image {_quote(image)} is {name}"
+                    f"image {quote(image)} is {name}"
                     + (", a model server" if strong else ", often used to serve models"),
                 )
     env = container.get("env")
@@ -336,7 +335,7 @@ def _container_evidence(container: Mapping[str, Any], path: str) -> Iterator[Evi
                 yield Evidence(
                     PROVIDER_SECRET_NAME,
                     f"{path}.envFrom[{index}].secretRef.name",
-                    f"environment from Secret {_quote(secret_name)}, named like a provider "
+                    f"environment from Secret {quote(secret_name)}, named like a provider "
                     "credential",
                 )
     yield from _resource_evidence(container.get("resources"), f"{path}.resources")
@@ -361,7 +360,7 @@ def _env_evidence(entry: Mapping[str, Any], path: str) -> Iterator[Evidence]:
             yield Evidence(
                 kind,
                 f"{path}.valueFrom.secretKeyRef.key",
-                f"{provider} credential from Secret key {_quote(key)}",
+                f"{provider} credential from Secret key {quote(key)}",
             )
 
 
@@ -381,7 +380,7 @@ def _resource_evidence(resources: object, path: str) -> Iterator[Evidence]:
             if device is not None:
                 yield Evidence(
                     ACCELERATOR,
-                    f"{path}.{section}[{_quote(name)}]",
+                    f"{path}.{section}[{quote(name)}]",
                     f"requests {name}, an accelerator ({device})",
                 )
                 return  # one accelerator per resources block is evidence enough
@@ -394,7 +393,7 @@ def _node_evidence(spec: Mapping[str, Any], path: str) -> Iterator[Evidence]:
             if key in ACCELERATOR_NODE_LABELS:
                 yield Evidence(
                     ACCELERATOR,
-                    f"{path}.nodeSelector[{_quote(str(key))}]",
+                    f"{path}.nodeSelector[{quote(str(key))}]",
                     f"selects accelerator nodes ({key})",
                 )
     runtime_class = spec.get("runtimeClassName")
@@ -402,7 +401,7 @@ def _node_evidence(spec: Mapping[str, Any], path: str) -> Iterator[Evidence]:
         yield Evidence(
             ACCELERATOR,
             f"{path}.runtimeClassName",
-            f"runs with the {_quote(runtime_class)} GPU runtime class",
+            f"runs with the {quote(runtime_class)} GPU runtime class",
         )
 
 
@@ -417,9 +416,3 @@ def _is_zero(amount: object) -> bool:
         except ValueError:
             return False
     return False
-
-
-def _quote(text: str) -> str:
-    """A user-supplied string in a message: quoted, escaped and cut short."""
-    shown = text if len(text) <= _SHOWN_CHARS else text[: _SHOWN_CHARS - 1] + "…"
-    return json.dumps(shown.encode("utf-8", "backslashreplace").decode("utf-8"), ensure_ascii=False)

@@ -31,9 +31,10 @@ from aigis.admission.mutation import (
     render_gateway,
     reserved_volume_name,
 )
+from aigis.admission.reading import entries, quote, text_at
 from aigis.admission.reasons import Reason
+from aigis.admission.rules.containers import containers, volumes_exposing
 from aigis.admission.rules.pod import CoveredPod, GatewaySidecar
-from aigis.admission.rules.reading import containers, entries, quote, text_at, volumes_exposing
 from aigis.admission.rules.rule import Family, Rule
 from aigis.admission.templates import PodTemplate
 from aigis.api.aiworkload import AIWorkloadSpec

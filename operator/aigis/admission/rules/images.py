@@ -12,9 +12,10 @@ from collections.abc import Iterator
 from typing import Final
 
 from aigis.admission.images import ImageRef, digest_problem, parse_image, registry_allows
+from aigis.admission.reading import listing, quote
 from aigis.admission.reasons import Reason
+from aigis.admission.rules.containers import containers
 from aigis.admission.rules.pod import CoveredPod
-from aigis.admission.rules.reading import containers, listing, quote
 from aigis.admission.rules.rule import Family, Rule
 
 RULE_IMAGE_REGISTRY: Final = "image/registry"

@@ -22,9 +22,10 @@ from collections.abc import Iterator, Mapping
 from typing import Any, Final
 
 from aigis.admission.mutation import KEY_PLACEHOLDER, OPT_OUT_ANNOTATION
+from aigis.admission.reading import is_mapping, mapping_at, quote, text_at
 from aigis.admission.reasons import Reason
+from aigis.admission.rules.containers import containers
 from aigis.admission.rules.pod import CoveredPod
-from aigis.admission.rules.reading import containers, is_mapping, mapping_at, quote, text_at
 from aigis.admission.rules.rule import Family, Rule
 from aigis.admission.shadow import PROVIDER_KEY_VARIABLES
 from aigis.guardrails.credentials import is_placeholder

@@ -21,10 +21,10 @@ from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Final
 
+from aigis.admission.reading import name_of, quote
 from aigis.admission.reasons import Reason
 from aigis.admission.rules.bounds import PolicyBounds
 from aigis.admission.rules.pod import CoveredPod
-from aigis.admission.rules.reading import name_of, quote
 from aigis.admission.rules.rule import Family, Rule
 from aigis.admission.templates import PodTemplate
 from aigis.api.aiworkload import AIWorkloadSpec

@@ -1,21 +1,22 @@
 """Reading admitted objects as plain data, and quoting what a user wrote in a finding.
 
 Objects come as the API server (or an unvalidated manifest) has them: a value of the wrong type
-reads as absent rather than raising, because `aigis scan` reads manifests nobody has validated.
-Shared by the engine and every rule family.
+reads as absent (an empty mapping, no entries, "" or None) rather than raising, because `aigis
+scan` reads manifests nobody has validated and a review must never crash on them. One set of
+readers for the engine, every rule family, the Pod Security checks and shadow-AI detection. (The
+injection reads strictly instead: a patch computed from a misread pod could apply to the wrong
+element, so `aigis.admission.mutation` refuses to patch what has the wrong type.)
+
+Pure: no I/O.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from typing import Any, Final, TypeGuard
 
-from aigis.admission.templates import PodTemplate
-
 EMPTY: Final[Mapping[str, Any]] = {}
-CONTAINER_LISTS: Final = ("initContainers", "containers", "ephemeralContainers")
 _SHOWN_CHARS: Final = 80
 _LISTED: Final = 5
 
@@ -66,40 +67,31 @@ def listing(items: Sequence[str]) -> str:
     return shown + (f", and {len(items) - _LISTED} more" if len(items) > _LISTED else "")
 
 
-@dataclass(frozen=True, slots=True)
-class Container:
-    """One container, init container or ephemeral container of a pod template."""
-
-    path: str
-    list_name: str
-    fields: Mapping[str, Any]
+def fields(value: object) -> Mapping[str, Any]:
+    """`value` if it is a mapping, else an empty mapping."""
+    return value if is_mapping(value) else EMPTY
 
 
-def containers(template: PodTemplate, skip: str | None = None) -> Iterator[Container]:
-    """Every container of the template, except the one at `skip` (aigis's gateway sidecar)."""
-    for list_name in CONTAINER_LISTS:
-        for index, entry in enumerate(entries(template.spec, list_name)):
-            path = f"{template.spec_path}.{list_name}[{index}]"
-            if path != skip:
-                fields = entry if isinstance(entry, Mapping) else EMPTY
-                yield Container(path, list_name, fields)
+def optional_mapping(value: object) -> Mapping[str, Any] | None:
+    """`value` if it is a mapping, else None."""
+    return value if is_mapping(value) else None
 
 
-def volumes_exposing(template: PodTemplate, secrets: set[str]) -> dict[str, str]:
-    """Volume name -> the Secret of `secrets` it exposes as files, for the pod's volumes."""
-    exposing: dict[str, str] = {}
-    volumes = template.spec.get("volumes")
-    for volume in volumes if isinstance(volumes, list) else ():
-        name = text_at(volume, "name")
-        found = text_at(mapping_at(volume, "secret"), "secretName")
-        if found not in secrets:
-            found = ""
-            sources = mapping_at(volume, "projected").get("sources")
-            for source in sources if isinstance(sources, list) else ():
-                candidate = text_at(mapping_at(source, "secret"), "name")
-                if candidate in secrets:
-                    found = candidate
-                    break
-        if name and found:
-            exposing[name] = found
-    return exposing
+def items(value: object) -> Sequence[Any]:
+    """`value` if it is a list, else no items."""
+    return value if isinstance(value, list | tuple) else ()
+
+
+def text(value: object) -> str:
+    """`value` if it is a string, else ""."""
+    return value if isinstance(value, str) else ""
+
+
+def flag(value: object) -> bool | None:
+    """`value` if it is a boolean, else None."""
+    return value if isinstance(value, bool) else None
+
+
+def number(value: object) -> int | None:
+    """`value` if it is an integer (booleans are not), else None."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
