@@ -13,17 +13,16 @@ plane (started if it is not up). All traffic stays on 127.0.0.1; hosts resolve f
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import timeit
 import uuid
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -31,9 +30,9 @@ from typing import Any
 from kubernetes import client, config
 
 from aigis.api.aiworkload import AIWorkloadSpec
-from aigis.controller.kube import KubeClient
 from aigis.devcluster import cluster as devcluster
 from aigis.egress.networkpolicy import WorkloadRef, render_network_policy
+from aigis.kube import KubeClient
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -112,32 +111,32 @@ class ReadyPoll:
         self.policy_at: dict[str, float] = {}
         self._kube = kube
         self._namespace = namespace
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._poll, daemon=True)
+        self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
-        self._thread.start()
+        self._task = asyncio.create_task(self._poll())
 
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join()
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
 
     def done_at(self, name: str) -> float | None:
         ready, policy = self.ready_at.get(name), self.policy_at.get(f"aigis-{name}")
         return max(ready, policy) if ready and policy else None
 
-    def _poll(self) -> None:
+    async def _poll(self) -> None:
         workloads = f"/apis/aigis.dev/v1alpha1/namespaces/{self._namespace}/aiworkloads"
         policies = f"/apis/networking.k8s.io/v1/namespaces/{self._namespace}/networkpolicies"
-        while not self._stop.is_set():
+        while True:
             now = time.monotonic()
-            for obj in (self._kube.request("GET", workloads) or {}).get("items", []):
+            for obj in (await self._kube.request("GET", workloads) or {}).get("items", []):
                 conditions = obj.get("status", {}).get("conditions", [])
                 if any(c["type"] == "Ready" and c["status"] == "True" for c in conditions):
                     self.ready_at.setdefault(obj["metadata"]["name"], now)
-            for obj in (self._kube.request("GET", policies) or {}).get("items", []):
+            for obj in (await self._kube.request("GET", policies) or {}).get("items", []):
                 self.policy_at.setdefault(obj["metadata"]["name"], now)
-            time.sleep(0.2)
+            await asyncio.sleep(0.2)
 
 
 def bench_convergence(count: int) -> dict[str, float]:
@@ -148,11 +147,16 @@ def bench_convergence(count: int) -> dict[str, float]:
          "--force-conflicts", "-f", str(REPO / "crds")],
         check=True, capture_output=True,
     )  # fmt: skip
-    config.load_kube_config(kubeconfig)
-    api = client.ApiClient()
-    kube = KubeClient(api)
+    configuration = client.Configuration()
+    config.load_kube_config(config_file=kubeconfig, client_configuration=configuration)
+    return asyncio.run(
+        converge(KubeClient(configuration, user_agent="aigis-bench"), kubeconfig, count)
+    )
+
+
+async def converge(kube: KubeClient, kubeconfig: str, count: int) -> dict[str, float]:
     namespace = f"bench-{uuid.uuid4().hex[:8]}"
-    kube.request(
+    await kube.request(
         "POST",
         "/api/v1/namespaces",
         body={"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}},
@@ -167,25 +171,26 @@ def bench_convergence(count: int) -> dict[str, float]:
     created_at: dict[str, float] = {}
     try:
         with running_operator(kubeconfig, hosts, log) as operator:
-            time.sleep(3)  # let kopf finish its initial listing
+            await asyncio.sleep(3)  # let kopf finish its initial listing
             watcher = ReadyPoll(kube, namespace)
             watcher.start()
             names = [f"bot-{i:04d}" for i in range(count)]
             path = f"/apis/aigis.dev/v1alpha1/namespaces/{namespace}/aiworkloads"
+            clients = asyncio.Semaphore(32)
 
-            def create(name: str) -> None:
+            async def create(name: str) -> None:
                 body = {
                     "apiVersion": "aigis.dev/v1alpha1",
                     "kind": "AIWorkload",
                     "metadata": {"name": name},
                     "spec": SPEC,
                 }
-                created_at[name] = time.monotonic()
-                kube.request("POST", path, body=body)
+                async with clients:
+                    created_at[name] = time.monotonic()
+                    await kube.request("POST", path, body=body)
 
             started = time.monotonic()
-            with ThreadPoolExecutor(max_workers=32) as pool:
-                list(pool.map(create, names))
+            await asyncio.gather(*(create(n) for n in names))
             created = time.monotonic() - started
             deadline = started + 300
             while time.monotonic() < deadline:
@@ -193,8 +198,8 @@ def bench_convergence(count: int) -> dict[str, float]:
                     break
                 if operator.poll() is not None:
                     raise RuntimeError(f"operator exited; see {log}")
-                time.sleep(0.2)
-            watcher.stop()
+                await asyncio.sleep(0.2)
+            await watcher.stop()
             done = {n: t for n in names if (t := watcher.done_at(n)) is not None}
             latencies = [t - created_at[n] for n, t in done.items()]
             total = max(done.values()) - started
@@ -209,7 +214,8 @@ def bench_convergence(count: int) -> dict[str, float]:
                 "peak_rss_mib": peak_rss_mib(operator.pid),
             }
     finally:
-        kube.request("DELETE", f"/api/v1/namespaces/{namespace}")
+        await kube.request("DELETE", f"/api/v1/namespaces/{namespace}")
+        await kube.close()
 
 
 def main() -> None:

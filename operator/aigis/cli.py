@@ -229,32 +229,29 @@ def forensics_release(
     Exit code 0 when everything asked for is released (or, with --dry-run, would be), 1 when
     some pod could not be, 2 when the cluster cannot be read or the arguments are wrong.
     """
+    import asyncio
     from datetime import UTC, datetime
 
-    from kubernetes import config
-    from urllib3.exceptions import HTTPError
+    import aiohttp
 
     from aigis.admission.mutation import FORENSICS_FINALIZER
-    from aigis.controller.forensics import release_pods
-    from aigis.controller.kube import KubeClient, KubeError
+    from aigis.controller.forensics import ReleaseOutcome, release_pods
+    from aigis.kube import KubeClient, KubeConfigError, KubeError, kubeconfig_namespace
 
     if all_namespaces and (namespace or pods):
         raise click.UsageError("--all-namespaces takes neither --namespace nor pod names")
-    try:
-        if not all_namespaces and namespace is None:
-            try:
-                _, context = config.list_kube_config_contexts()
-            except config.ConfigException:
-                context = {}
-            namespace = str((context or {}).get("context", {}).get("namespace") or "default")
-        kube = KubeClient.from_environment()
-        try:
-            outcomes = release_pods(
+
+    async def release(namespace: str | None) -> list[ReleaseOutcome]:
+        async with KubeClient.from_environment(user_agent="aigis-cli") as kube:
+            return await release_pods(
                 kube, namespace=namespace, names=pods, dry_run=dry_run, now=datetime.now(UTC)
             )
-        finally:
-            kube.close()
-    except (KubeError, HTTPError, OSError, config.ConfigException) as exc:
+
+    try:
+        if not all_namespaces and namespace is None:
+            namespace = kubeconfig_namespace()
+        outcomes = asyncio.run(release(namespace))
+    except (KubeError, aiohttp.ClientError, OSError, KubeConfigError) as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
     for outcome in outcomes:

@@ -11,6 +11,7 @@ runs until the end of the module and would release their pods itself.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -25,7 +26,7 @@ from kubernetes import client, config
 from tests.integration.conftest import Cluster, RunningOperator
 
 from aigis.controller.forensics import HeldPod, HoldSummary, held_pods, list_covered_pods
-from aigis.controller.kube import KubeClient
+from aigis.kube import KubeClient
 
 FINALIZER = "aigis.dev/forensics"
 
@@ -49,14 +50,24 @@ def injected_pod(name: str, finalizers: list[str]) -> dict[str, Any]:
     }
 
 
+Held = Callable[[str], list[HeldPod]]
+
+
 @pytest.fixture
-def kube(cluster: Cluster) -> Iterator[KubeClient]:
-    """The operator's client, on the dev cluster's admin kubeconfig."""
+def held(cluster: Cluster) -> Iterator[Held]:
+    """What the operator's hold gauges are computed from, for one namespace: listed with
+    aigis's client on the dev cluster's admin kubeconfig, in one event loop kept for the test."""
     configuration = client.Configuration()
     config.load_kube_config(config_file=cluster.kubeconfig, client_configuration=configuration)
-    api = KubeClient(client.ApiClient(configuration))
-    yield api
-    api.close()
+    kube = KubeClient(configuration)
+    with asyncio.Runner() as loop:
+
+        def held_in(namespace: str) -> list[HeldPod]:
+            pods = loop.run(list_covered_pods(kube, [namespace]))
+            return held_pods(pods, datetime.now(UTC))
+
+        yield held_in
+        loop.run(kube.close())
 
 
 def aigis(cluster: Cluster, *args: str) -> subprocess.CompletedProcess[str]:
@@ -69,11 +80,6 @@ def aigis(cluster: Cluster, *args: str) -> subprocess.CompletedProcess[str]:
         check=False,
         timeout=120,
     )
-
-
-def held(kube: KubeClient, namespace: str) -> list[HeldPod]:
-    """What the operator's hold gauges are computed from, for one namespace."""
-    return held_pods(list_covered_pods(kube, [namespace]), datetime.now(UTC))
 
 
 def pod_or_none(cluster: Cluster, name: str, namespace: str) -> dict[str, Any] | None:
@@ -98,25 +104,25 @@ def let_go(cluster: Cluster, namespace: str, *pods: str) -> None:
 
 
 def delete_and_wait_until_held(
-    cluster: Cluster, kube: KubeClient, namespace: str, name: str
+    cluster: Cluster, held: Held, namespace: str, name: str
 ) -> HoldSummary:
     cluster.kubectl("delete", "pod", name, "-n", namespace, "--wait=false", "--grace-period=1")
     return cluster.wait_for(
         f"pod {name} held by the finalizer",
-        lambda: (h := HoldSummary.of(held(kube, namespace))).count and h,
+        lambda: (h := HoldSummary.of(held(namespace))).count and h,
     )
 
 
 def test_without_the_operator_a_held_pod_is_reported_and_released_by_hand(
-    cluster: Cluster, namespace: str, kube: KubeClient
+    cluster: Cluster, namespace: str, held: Held
 ) -> None:
     cluster.apply(injected_pod("held-1", [FINALIZER]), namespace)
     cluster.apply(injected_pod("alive-1", [FINALIZER]), namespace)
     try:
-        summary = delete_and_wait_until_held(cluster, kube, namespace, "held-1")
+        summary = delete_and_wait_until_held(cluster, held, namespace, "held-1")
         assert summary.count == 1
         # The live pod carries the finalizer too, but is not held by it.
-        assert [(p.namespace, p.name) for p in held(kube, namespace)] == [(namespace, "held-1")]
+        assert [(p.namespace, p.name) for p in held(namespace)] == [(namespace, "held-1")]
         terminating = pod_or_none(cluster, "held-1", namespace)
         assert terminating is not None
         assert terminating["metadata"]["deletionTimestamp"]
@@ -131,7 +137,7 @@ def test_without_the_operator_a_held_pod_is_reported_and_released_by_hand(
         messages = event_messages(cluster, namespace, "held-1")
         assert len(messages) == 1
         assert "released by hand by" in messages[0]
-        assert HoldSummary.of(held(kube, namespace)) == HoldSummary(0, 0.0)
+        assert HoldSummary.of(held(namespace)) == HoldSummary(0, 0.0)
         alive = pod_or_none(cluster, "alive-1", namespace)
         assert alive is not None
         assert alive["metadata"]["finalizers"] == [FINALIZER]
@@ -139,10 +145,10 @@ def test_without_the_operator_a_held_pod_is_reported_and_released_by_hand(
         let_go(cluster, namespace, "held-1", "alive-1")
 
 
-def test_dry_run_changes_nothing(cluster: Cluster, namespace: str, kube: KubeClient) -> None:
+def test_dry_run_changes_nothing(cluster: Cluster, namespace: str, held: Held) -> None:
     cluster.apply(injected_pod("held-2", [FINALIZER]), namespace)
     try:
-        delete_and_wait_until_held(cluster, kube, namespace, "held-2")
+        delete_and_wait_until_held(cluster, held, namespace, "held-2")
         before = pod_or_none(cluster, "held-2", namespace)
         assert before is not None
 
@@ -155,7 +161,7 @@ def test_dry_run_changes_nothing(cluster: Cluster, namespace: str, kube: KubeCli
         assert after["metadata"]["finalizers"] == [FINALIZER]
         assert after["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]
         assert event_messages(cluster, namespace, "held-2") == []
-        assert [p.name for p in held(kube, namespace)] == ["held-2"]
+        assert [p.name for p in held(namespace)] == ["held-2"]
     finally:
         let_go(cluster, namespace, "held-2")
 

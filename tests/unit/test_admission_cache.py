@@ -22,9 +22,8 @@ from aigis.admission.cache import (
     slim,
     valid_policies,
 )
-from aigis.admission.kubeapi import WatchExpiredError
 from aigis.admission.metrics import WebhookMetrics
-from aigis.controller.kube import KubeError
+from aigis.kube import KubeError, WatchExpiredError
 
 
 def workload(name: str, namespace: str = "shop", version: str = "1") -> dict[str, Any]:

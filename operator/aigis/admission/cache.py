@@ -23,15 +23,13 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 from urllib.parse import quote
 
-from aigis.admission.kubeapi import AsyncKube, WatchExpiredError
 from aigis.admission.metrics import WebhookMetrics
 from aigis.api.validation import parse_cluster_policy_spec
-from aigis.controller.kube import KubeError
 from aigis.egress.compliance import NamedPolicy
+from aigis.kube import AIWORKLOADS_PATH, KubeClient, KubeError, WatchExpiredError
 
 log = logging.getLogger("aigis.webhook.cache")
 
-AIWORKLOADS_PATH = "/apis/aigis.dev/v1alpha1/aiworkloads"
 AICLUSTERPOLICIES_PATH = "/apis/aigis.dev/v1alpha1/aiclusterpolicies"
 NAMESPACES_PATH = "/api/v1/namespaces"
 _METADATA_LIST = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json"
@@ -135,7 +133,7 @@ class Reflector:
 
     def __init__(
         self,
-        kube: AsyncKube,
+        kube: KubeClient,
         name: str,
         path: str,
         *,
@@ -222,7 +220,7 @@ class AdmissionCache:
 
     def __init__(
         self,
-        kube: AsyncKube,
+        kube: KubeClient,
         metrics: WebhookMetrics,
         *,
         on_policies_changed: Callable[[], None] | None = None,

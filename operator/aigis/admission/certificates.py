@@ -431,7 +431,7 @@ def _key_pem(key: PrivateKey) -> bytes:
 
 
 class SecretApi(Protocol):
-    """The three calls the Secret source needs (`aigis.admission.kubeapi.AsyncKube` has them)."""
+    """The three calls the Secret source needs (`aigis.kube.KubeClient` has them)."""
 
     async def get_secret(self, namespace: str, name: str) -> dict[str, Any] | None: ...
 

@@ -35,12 +35,12 @@ from aigis.admission.certificates import (
     serving_hosts,
 )
 from aigis.admission.events import AuditEventRecorder
-from aigis.admission.kubeapi import AsyncKube
 from aigis.admission.metrics import WebhookMetrics
 from aigis.admission.mutation import InjectionSettings
 from aigis.admission.server import AdmissionServer
 from aigis.admission.settings import WebhookSettings
 from aigis.admission.webhooks import ConfigurationPublisher, WebhookEndpoint, WebhookLayout
+from aigis.kube import KubeClient
 
 log = logging.getLogger("aigis.webhook")
 
@@ -67,7 +67,7 @@ def webhook_layout(settings: WebhookSettings) -> WebhookLayout:
     )
 
 
-def certificate_source(settings: WebhookSettings, kube: AsyncKube) -> CertificateSource:
+def certificate_source(settings: WebhookSettings, kube: KubeClient) -> CertificateSource:
     if settings.cert_dir is not None:
         return DirectoryCertificateSource(settings.cert_dir)
     assert settings.aigis_namespace is not None, "settings.problems() requires it"
@@ -85,7 +85,7 @@ def certificate_source(settings: WebhookSettings, kube: AsyncKube) -> Certificat
 async def serve_webhook(
     settings: WebhookSettings,
     *,
-    kube: AsyncKube | None = None,
+    kube: KubeClient | None = None,
     stop: asyncio.Event | None = None,
     ready: Callable[[int, int], None] | None = None,
 ) -> None:
@@ -93,7 +93,9 @@ async def serve_webhook(
 
     `ready` is called with the HTTPS and metrics ports once the configurations are applied.
     """
-    kube = kube or AsyncKube.from_environment()
+    # Every call is inside an admission review's budget or off the request path; 10 s bounds
+    # the latter (list pages and live reads set their own).
+    kube = kube or KubeClient.from_environment(user_agent="aigis-webhook", timeout=10.0)
     metrics = WebhookMetrics()
     cache: AdmissionCache | None = None
     publisher = ConfigurationPublisher(

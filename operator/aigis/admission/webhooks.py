@@ -485,7 +485,9 @@ FIELD_MANAGER = "aigis-webhook"
 
 
 class ApplyApi(Protocol):
-    async def apply(self, path: str, manifest: Mapping[str, Any], field_manager: str) -> None: ...
+    """Server-side apply (`aigis.kube.KubeClient` has it); what it returns is not used."""
+
+    async def apply(self, path: str, manifest: Mapping[str, Any], field_manager: str) -> object: ...
 
 
 class Counter(Protocol):

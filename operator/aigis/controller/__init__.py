@@ -1,7 +1,8 @@
-"""The operator: reconciles aigis resources into status (and, in later stages, NetworkPolicies,
-gateway configuration and forensic snapshots).
+"""The operator: reconciles AIWorkloads and AIClusterPolicies into status, egress policies,
+gateway configuration and audit keys, and releases pods held by the forensics finalizer.
 
 `status` holds the pure decisions (what the status of a resource should be); `handlers` is the
-kopf shell that reads objects from the API server, calls the core and writes the result back.
-Nothing here decides policy inside a handler.
+kopf shell that reads objects from the API server, calls the core and writes the result back:
+status through kopf, everything else through `aigis.kube.KubeClient` (the one Kubernetes client
+besides kopf's). Nothing here decides policy inside a handler.
 """

@@ -22,7 +22,6 @@ from aigis import metrics
 from aigis.api.aiworkload import AIWorkloadSpec
 from aigis.controller.auditkey import AUDIT_KEY_BYTES, holds_audit_key, render_audit_key_secret
 from aigis.controller.gateway import render_gateway_config_map
-from aigis.controller.kube import KubeClient, KubeError
 from aigis.controller.status import APPLIED, AUDIT_MODE, EgressOutcome
 from aigis.egress.compliance import ComplianceReport
 from aigis.egress.networkpolicy import (
@@ -36,6 +35,7 @@ from aigis.egress.networkpolicy import (
 from aigis.egress.resolver import AddressBook, Resolver, StaticResolver, SystemResolver
 from aigis.gateway.config import gateway_config_map_name
 from aigis.gateway.identity import audit_key_secret_name
+from aigis.kube import KubeClient, KubeError, object_path
 from aigis.settings import OperatorSettings
 
 NETWORK_POLICY = "NetworkPolicy"
@@ -117,7 +117,7 @@ class WorkloadEnforcer:
             return (NETWORK_POLICY, CILIUM_POLICY)
         now = self._clock()
         if self._cilium_seen is None or now - self._cilium_seen[1] > CILIUM_CHECK_SECONDS:
-            installed = await asyncio.to_thread(self.kube.crd_installed, CILIUM_CRD)
+            installed = await self.kube.crd_installed(CILIUM_CRD)
             self._cilium_seen = (installed, now)
         return (NETWORK_POLICY, CILIUM_POLICY) if self._cilium_seen[0] else (NETWORK_POLICY,)
 
@@ -182,9 +182,7 @@ class WorkloadEnforcer:
                 if e.service is not None and e.service.name is not None
             }
         )
-        found = await asyncio.gather(
-            *(asyncio.to_thread(self.kube.service_selector, ns, n) for ns, n in services)
-        )
+        found = await asyncio.gather(*(self.kube.service_selector(ns, n) for ns, n in services))
         selectors = dict(zip(services, found, strict=True))
         rendered = []
         if NETWORK_POLICY in kinds:
@@ -213,7 +211,7 @@ class WorkloadEnforcer:
         known = self._applied.get(key)
         if known is not None and known.desired == manifest and not force:
             return
-        stored = await asyncio.to_thread(self.kube.apply, manifest)
+        stored = await self.kube.apply(object_path(manifest), manifest)
         self._applied[key] = _Applied(manifest, _content(stored or {}))
         self._publish()
 
@@ -222,7 +220,7 @@ class WorkloadEnforcer:
         name = policy_name(ref.name)
         for kind in kinds:
             if self._applied.pop((kind, ref.namespace, name), None) is not None:
-                await asyncio.to_thread(self.kube.delete, _stub(kind, ref.namespace, name))
+                await self.kube.delete(_stub(kind, ref.namespace, name))
         self._publish()
 
     async def configure_gateway(
@@ -244,7 +242,7 @@ class WorkloadEnforcer:
         key = _key(manifest)
         if not spec.gateway.inject:
             if self._applied.pop(key, None) is not None:
-                await asyncio.to_thread(self.kube.delete, manifest)
+                await self.kube.delete(manifest)
             return None
         await self._apply(manifest, force=force)
         await self.ensure_audit_key(ref, force=force)
@@ -261,16 +259,16 @@ class WorkloadEnforcer:
         if known in self._audit_keys and not force:
             return False
         path = f"/api/v1/namespaces/{ref.namespace}/secrets"
-        existing = await asyncio.to_thread(self.kube.request, "GET", f"{path}/{name}")
+        existing = await self.kube.request("GET", f"{path}/{name}")
         if holds_audit_key(existing):
             self._audit_keys.add(known)
             return False
         if existing is not None:
             log.warning("audit-key Secret %s/%s holds no usable key; replacing it", *known)
-            await asyncio.to_thread(self.kube.request, "DELETE", f"{path}/{name}")
+            await self.kube.request("DELETE", f"{path}/{name}")
         manifest = render_audit_key_secret(ref, secrets.token_bytes(AUDIT_KEY_BYTES))
         try:
-            await asyncio.to_thread(self.kube.request, "POST", path, body=manifest)
+            await self.kube.request("POST", path, body=manifest)
         except KubeError as exc:
             if exc.status != 409:  # another replica created it first: that key stands
                 raise
@@ -306,7 +304,7 @@ class WorkloadEnforcer:
         if intact:
             return False
         owner = known.desired["metadata"]["ownerReferences"][0]
-        if not await asyncio.to_thread(self._owner_alive, key[1], owner["name"], owner["uid"]):
+        if not await self._owner_alive(key[1], owner["name"], owner["uid"]):
             self._applied.pop(key, None)
             self._publish()
             return False
@@ -319,26 +317,21 @@ class WorkloadEnforcer:
         metrics.DRIFT_REPAIRS.labels(kind=key[0]).inc()
         return True
 
-    def _owner_alive(self, namespace: str, name: str, uid: str) -> bool:
-        workload = self.kube.request(
-            "GET", f"/apis/aigis.dev/v1alpha1/namespaces/{namespace}/aiworkloads/{name}"
-        )
+    async def _owner_alive(self, namespace: str, name: str, uid: str) -> bool:
+        workload = await self.kube.get_aiworkload(namespace, name)
         meta = (workload or {}).get("metadata", {})
         return meta.get("uid") == uid and "deletionTimestamp" not in meta
 
     async def touch_workloads(self, annotation: str, value: str) -> None:
         """Annotate every AIWorkload so kopf reconciles each of them again now."""
-        workloads = await asyncio.to_thread(self.kube.list_aiworkloads)
+        workloads = await self.kube.list_aiworkloads()
         limit = asyncio.Semaphore(16)
 
         async def touch(meta: Mapping[str, Any]) -> None:
             async with limit:
                 try:
-                    await asyncio.to_thread(
-                        self.kube.annotate_aiworkload,
-                        meta["namespace"],
-                        meta["name"],
-                        {annotation: value},
+                    await self.kube.annotate_aiworkload(
+                        meta["namespace"], meta["name"], {annotation: value}
                     )
                 except KubeError as exc:
                     if exc.status != 404:

@@ -9,7 +9,7 @@ down or gone for good).
 
 Pure: `held_pods`, `HoldSummary.of`, `release_event`. Shell: `list_covered_pods`,
 `publish_holds_forever` (the operator's periodic list) and `release_pods` (the command). The
-shell goes through the operator's `KubeClient`; this module must not touch the enforcer or the
+shell goes through `aigis.kube.KubeClient`; this module must not touch the enforcer or the
 admission webhook.
 """
 
@@ -26,7 +26,7 @@ from urllib.parse import quote
 from aigis import metrics
 from aigis.admission.mutation import FORENSICS_FINALIZER
 from aigis.admission.mutation import WORKLOAD_LABEL as INJECTED_WORKLOAD_LABEL
-from aigis.controller.kube import KubeClient, KubeError
+from aigis.kube import KubeClient, KubeError
 
 log = logging.getLogger(__name__)
 
@@ -160,7 +160,9 @@ def _pods_path(namespace: str | None) -> str:
     return f"/api/v1/namespaces/{quote(namespace)}/pods" if namespace else "/api/v1/pods"
 
 
-def list_covered_pods(kube: KubeClient, namespaces: Sequence[str] = ()) -> list[dict[str, Any]]:
+async def list_covered_pods(
+    kube: KubeClient, namespaces: Sequence[str] = ()
+) -> list[dict[str, Any]]:
     """Every pod the webhook injected (it carries the workload label), in `namespaces` or, when
     empty, the whole cluster: filtered by label on the API server, paged by 500."""
     items: list[dict[str, Any]] = []
@@ -170,7 +172,7 @@ def list_covered_pods(kube: KubeClient, namespaces: Sequence[str] = ()) -> list[
             query = {"labelSelector": INJECTED_WORKLOAD_LABEL, "limit": _PAGE_SIZE}
             if token:
                 query["continue"] = token
-            page = kube.request("GET", _pods_path(namespace), query=query) or {}
+            page = await kube.request("GET", _pods_path(namespace), query=query) or {}
             items.extend(page.get("items") or [])
             token = (page.get("metadata") or {}).get("continue") or ""
             if not token:
@@ -178,9 +180,9 @@ def list_covered_pods(kube: KubeClient, namespaces: Sequence[str] = ()) -> list[
     return items
 
 
-def publish_holds(kube: KubeClient, namespaces: Sequence[str], now: datetime) -> HoldSummary:
+async def publish_holds(kube: KubeClient, namespaces: Sequence[str], now: datetime) -> HoldSummary:
     """List the covered pods once and set the two hold gauges from them."""
-    summary = HoldSummary.of(held_pods(list_covered_pods(kube, namespaces), now))
+    summary = HoldSummary.of(held_pods(await list_covered_pods(kube, namespaces), now))
     metrics.FORENSICS_PODS_HELD.set(summary.count)
     metrics.FORENSICS_OLDEST_HELD_SECONDS.set(summary.oldest_seconds)
     return summary
@@ -193,7 +195,7 @@ async def publish_holds_forever(
     and is logged (the gauges are then as old as the last good list)."""
     while True:
         try:
-            summary = await asyncio.to_thread(publish_holds, kube, namespaces, datetime.now(UTC))
+            summary = await publish_holds(kube, namespaces, datetime.now(UTC))
         except KubeError as exc:
             log.warning("listing pods for the forensics hold gauges failed: %s", exc)
         except Exception:  # the gauges must not stop for good on one odd answer
@@ -231,10 +233,10 @@ class ReleaseOutcome:
         return f"{text} ({self.detail})" if self.detail else text
 
 
-def who_am_i(kube: KubeClient) -> str | None:
+async def who_am_i(kube: KubeClient) -> str | None:
     """The user name the API server knows the caller by (a SelfSubjectReview), if it says."""
     try:
-        review = kube.request(
+        review = await kube.request(
             "POST",
             "/apis/authentication.k8s.io/v1/selfsubjectreviews",
             body={"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"},
@@ -260,7 +262,7 @@ def _held_for(pod: Mapping[str, Any], now: datetime) -> str:
     return f"deleted {seconds:.0f}s ago"
 
 
-def _release_one(
+async def _release_one(
     kube: KubeClient, pod: Mapping[str, Any], *, dry_run: bool, message: str, now: datetime
 ) -> ReleaseOutcome:
     meta = pod["metadata"]
@@ -279,14 +281,14 @@ def _release_one(
         assert current is not None
         finalizers = list(current["metadata"].get("finalizers") or [])
         # Refused (and then re-read) when the list changed since it was read.
-        kube.remove_pod_finalizer(namespace, name, finalizers, FORENSICS_FINALIZER)
-        current = kube.request("GET", _pod_path(namespace, name))
+        await kube.remove_pod_finalizer(namespace, name, finalizers, FORENSICS_FINALIZER)
+        current = await kube.request("GET", _pod_path(namespace, name))
         if current is None or not carries_finalizer(current):
             break
     else:
         return ReleaseOutcome(namespace, name, "failed", "the finalizer list kept changing")
     try:
-        kube.request(
+        await kube.request(
             "POST",
             f"/api/v1/namespaces/{quote(namespace)}/events",
             body=release_event(pod, message, now),
@@ -298,7 +300,7 @@ def _release_one(
     return ReleaseOutcome(namespace, name, "released", detail)
 
 
-def release_pods(
+async def release_pods(
     kube: KubeClient,
     *,
     namespace: str | None,
@@ -318,7 +320,7 @@ def release_pods(
         pods: list[Mapping[str, Any]] = []
         missing = []
         for name in dict.fromkeys(names):
-            found = kube.request("GET", _pod_path(namespace, name))
+            found = await kube.request("GET", _pod_path(namespace, name))
             if found is None:
                 missing.append(ReleaseOutcome(namespace, name, "not-found"))
             else:
@@ -326,15 +328,17 @@ def release_pods(
     else:
         pods = [
             p
-            for p in list_covered_pods(kube, [namespace] if namespace else [])
+            for p in await list_covered_pods(kube, [namespace] if namespace else [])
             if is_terminating(p)
         ]
         missing = []
-    message = "" if dry_run or not pods else release_message(who_am_i(kube))
+    message = "" if dry_run or not pods else release_message(await who_am_i(kube))
     outcomes = list(missing)
     for target in pods:
         try:
-            outcomes.append(_release_one(kube, target, dry_run=dry_run, message=message, now=now))
+            outcomes.append(
+                await _release_one(kube, target, dry_run=dry_run, message=message, now=now)
+            )
         except KubeError as exc:
             meta = target["metadata"]
             outcomes.append(ReleaseOutcome(meta["namespace"], meta["name"], "failed", str(exc)))

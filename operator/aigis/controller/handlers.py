@@ -3,8 +3,10 @@
 `register_handlers(settings)` registers everything with kopf's default registry. Each handler
 reads the objects kopf hands it, calls pure functions (`aigis.api.validation`,
 `aigis.egress.*`, `aigis.controller.status`) and writes the outcome: status through kopf's
-`patch`, policies through `aigis.controller.egress`. A handler never raises on bad user input:
-bad input becomes a status condition, and only API failures are left to kopf's retries.
+`patch`, policies through `aigis.controller.enforcer` (over `aigis.kube.KubeClient`, whose session
+lives from the `configure` startup handler to the `close` cleanup handler). A handler never raises
+on bad user input: bad input becomes a status condition, and only API failures are left to kopf's
+retries.
 """
 
 from __future__ import annotations
@@ -26,7 +28,6 @@ from aigis.admission.mutation import WORKLOAD_LABEL as INJECTED_WORKLOAD_LABEL
 from aigis.api.validation import parse_aiworkload_spec, parse_cluster_policy_spec
 from aigis.controller.enforcer import WorkloadEnforcer
 from aigis.controller.forensics import EVIDENCE_NOT_CAPTURED, publish_holds_forever
-from aigis.controller.kube import KubeClient, KubeError
 from aigis.controller.status import (
     COMPLIANT,
     INVALID,
@@ -36,6 +37,7 @@ from aigis.controller.status import (
 )
 from aigis.egress.compliance import NamedPolicy, evaluate_compliance, governing_policies
 from aigis.egress.networkpolicy import MANAGED_BY, MANAGED_BY_LABEL, WorkloadRef
+from aigis.kube import KubeClient, KubeError
 from aigis.settings import OperatorSettings
 
 GROUP = "aigis.dev"
@@ -141,11 +143,15 @@ def register_handlers(settings: OperatorSettings) -> None:
             settings.watching.label_selectors[plural] = managed
         # Only pods the webhook injected (they carry the workload label).
         settings.watching.label_selectors["pods"] = INJECTED_WORKLOAD_LABEL
-        # Reconciles call the API server from threads; enough of them for bursts of creations.
+        # DNS look-ups (getaddrinfo) and kopf's sync handlers run in the default executor;
+        # enough threads for bursts of creations.
         asyncio.get_running_loop().set_default_executor(
-            ThreadPoolExecutor(max_workers=32, thread_name_prefix="aigis-api")
+            ThreadPoolExecutor(max_workers=32, thread_name_prefix="aigis-worker")
         )
-        kube = await asyncio.to_thread(KubeClient.from_environment)
+        # Loading the configuration reads files and may run a credential plugin, so it runs in
+        # a thread; the client's aiohttp session opens on its first call, in this (kopf's) loop,
+        # and the cleanup handler closes it there.
+        kube = await asyncio.to_thread(KubeClient.from_environment, user_agent="aigis-operator")
         # One object shared by every per-object memo (kopf copies the root memo shallowly).
         state = OperatorState(WorkloadEnforcer(kube, operator_settings, clock=time.monotonic))
         # Started here, not on the first AIWorkload: held pods matter even when none is left.
@@ -162,10 +168,12 @@ def register_handlers(settings: OperatorSettings) -> None:
     async def close(memo: kopf.Memo, **_: Any) -> None:
         state: OperatorState | None = getattr(memo, "state", None)
         if state is not None:
-            for task in (state.refresher, state.hold_monitor):
-                if task is not None:
-                    task.cancel()
-            state.enforcer.kube.close()
+            tasks = [t for t in (state.refresher, state.hold_monitor) if t is not None]
+            for task in tasks:
+                task.cancel()
+            # Their calls end before the session they use does.
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await state.enforcer.kube.close()
 
     @kopf.index(GROUP, VERSION, AICLUSTERPOLICIES, id="cluster_policies")
     def cluster_policies(name: str, spec: kopf.Spec, **_: Any) -> dict[str, dict[str, Any]]:
@@ -204,7 +212,7 @@ def register_handlers(settings: OperatorSettings) -> None:
                     force=force,
                     trust_declared_regions=compliance.trust_declared_regions,
                 )
-                pods = await asyncio.to_thread(enforcer.kube.count_pods, namespace, model.selector)
+                pods = await enforcer.kube.count_pods(namespace, model.selector)
             new_status = build_aiworkload_status(
                 generation=meta.get("generation"),
                 errors=errors,
@@ -269,11 +277,8 @@ def register_handlers(settings: OperatorSettings) -> None:
                     new_status, _ = await reconcile(state, body, force=True)
                     if _status_changed(body.get("status") or {}, new_status):
                         meta = body["metadata"]
-                        await asyncio.to_thread(
-                            state.enforcer.kube.patch_aiworkload_status,
-                            meta["namespace"],
-                            meta["name"],
-                            new_status,
+                        await state.enforcer.kube.patch_aiworkload_status(
+                            meta["namespace"], meta["name"], new_status
                         )
                 except KubeError as exc:
                     if exc.status != 404:  # 404: deleted meanwhile, nothing left to refresh
@@ -344,12 +349,8 @@ def register_handlers(settings: OperatorSettings) -> None:
             "capture evidence yet",
         )
         state: OperatorState = memo.state
-        await asyncio.to_thread(
-            state.enforcer.kube.remove_pod_finalizer,
-            meta["namespace"],
-            meta["name"],
-            finalizers,
-            FORENSICS_FINALIZER,
+        await state.enforcer.kube.remove_pod_finalizer(
+            meta["namespace"], meta["name"], finalizers, FORENSICS_FINALIZER
         )
         metrics.FORENSICS_RELEASES.labels(reason=EVIDENCE_NOT_CAPTURED).inc()
 
