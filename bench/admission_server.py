@@ -296,13 +296,13 @@ def serve(cert_dir: Path, port_file: Path) -> None:
     import uvloop
     from aiohttp import web
 
-    from aigis.admission.cache import StaticView
-    from aigis.admission.certificates import DirectoryCertificateSource, ReloadableTLS
-    from aigis.admission.metrics import WebhookMetrics
     from aigis.admission.mutation import InjectionSettings
-    from aigis.admission.server import AdmissionServer
     from aigis.api.validation import parse_cluster_policy_spec
     from aigis.egress.compliance import NamedPolicy
+    from aigis.webhook.cache import StaticView
+    from aigis.webhook.certificates import DirectoryCertificateSource, ReloadableTLS
+    from aigis.webhook.metrics import WebhookMetrics
+    from aigis.webhook.server import AdmissionServer
 
     policies = []
     for entry in POLICIES:
@@ -511,7 +511,7 @@ def server_process(cert_dir: Path) -> Iterator[tuple[int, int]]:
 
 
 def write_certificates(directory: Path) -> ssl.SSLContext:
-    from aigis.admission.certificates import (
+    from aigis.webhook.certificates import (
         RotationPolicy,
         issue_ca,
         issue_serving_certificate,

@@ -267,11 +267,11 @@ def forensics_release(
 
 def _register_component_commands() -> None:
     """Subcommands defined next to the component they run."""
-    from aigis.admission.cli import webhook
     from aigis.admission.rules.cli import rules
-    from aigis.admission.scan import scan
     from aigis.gateway.cli import audit, gateway
     from aigis.guardrails.cli import guard
+    from aigis.scan import scan
+    from aigis.webhook.cli import webhook
 
     main.add_command(gateway)
     main.add_command(guard)

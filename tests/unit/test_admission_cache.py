@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 from prometheus_client import generate_latest
 
-from aigis.admission.cache import (
+from aigis.kube import KubeError, WatchExpiredError
+from aigis.webhook.cache import (
     AICLUSTERPOLICIES_PATH,
     AIWORKLOADS_PATH,
     NAMESPACES_PATH,
@@ -22,8 +23,7 @@ from aigis.admission.cache import (
     slim,
     valid_policies,
 )
-from aigis.admission.metrics import WebhookMetrics
-from aigis.kube import KubeError, WatchExpiredError
+from aigis.webhook.metrics import WebhookMetrics
 
 
 def workload(name: str, namespace: str = "shop", version: str = "1") -> dict[str, Any]:

@@ -23,20 +23,22 @@ import pytest
 from aiohttp import web
 from prometheus_client import generate_latest
 
-from aigis.admission import server as server_module
-from aigis.admission.cache import StaticView
-from aigis.admission.certificates import (
+from aigis.admission.mutation import InjectionSettings
+from aigis.api.validation import parse_aiworkload, parse_cluster_policy_spec
+from aigis.egress.compliance import NamedPolicy
+from aigis.webhook import server as server_module
+from aigis.webhook.cache import StaticView
+from aigis.webhook.certificates import (
     ReloadableTLS,
     RotationPolicy,
     issue_ca,
     issue_serving_certificate,
     serving_hosts,
 )
-from aigis.admission.certificates import ServingMaterial as Material
-from aigis.admission.events import AuditEventRecorder, AuditRecord, render_audit_event
-from aigis.admission.metrics import WebhookMetrics
-from aigis.admission.mutation import InjectionSettings
-from aigis.admission.server import (
+from aigis.webhook.certificates import ServingMaterial as Material
+from aigis.webhook.events import AuditEventRecorder, AuditRecord, render_audit_event
+from aigis.webhook.metrics import WebhookMetrics
+from aigis.webhook.server import (
     AdmissionServer,
     BadReview,
     ReviewRequest,
@@ -44,9 +46,7 @@ from aigis.admission.server import (
     parse_review,
     review_response,
 )
-from aigis.admission.settings import WebhookSettings
-from aigis.api.validation import parse_aiworkload, parse_cluster_policy_spec
-from aigis.egress.compliance import NamedPolicy
+from aigis.webhook.settings import WebhookSettings
 
 GATEWAY_IMAGE = "ghcr.io/aigis-dev/aigis:0.1.0"
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)

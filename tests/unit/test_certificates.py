@@ -14,7 +14,7 @@ import pytest
 from aiohttp import web
 from cryptography import x509
 
-from aigis.admission.certificates import (
+from aigis.webhook.certificates import (
     CertificateBundle,
     CertificateKeeper,
     DirectoryCertificateSource,

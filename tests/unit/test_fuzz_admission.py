@@ -46,20 +46,20 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
 
-from aigis.admission.cache import StaticView
-from aigis.admission.certificates import (
+from aigis.admission.mutation import InjectionSettings
+from aigis.api.validation import parse_cluster_policy_spec
+from aigis.egress.compliance import NamedPolicy
+from aigis.webhook.cache import StaticView
+from aigis.webhook.certificates import (
     ReloadableTLS,
     RotationPolicy,
     issue_ca,
     issue_serving_certificate,
     serving_hosts,
 )
-from aigis.admission.certificates import ServingMaterial as Material
-from aigis.admission.metrics import WebhookMetrics
-from aigis.admission.mutation import InjectionSettings
-from aigis.admission.server import AdmissionServer
-from aigis.api.validation import parse_cluster_policy_spec
-from aigis.egress.compliance import NamedPolicy
+from aigis.webhook.certificates import ServingMaterial as Material
+from aigis.webhook.metrics import WebhookMetrics
+from aigis.webhook.server import AdmissionServer
 
 DATA = Path(__file__).parents[1] / "data" / "scan"
 CLIENT_TIMEOUT_SECONDS = 30.0

@@ -19,9 +19,9 @@ from aigis.admission import engine, podsecurity
 from aigis.admission.rules import FAMILIES, Family, Rule, all_rules, is_registered, rule
 from aigis.admission.rules.reference import REGENERATE, render_markdown
 from aigis.admission.rules.resources import compliance_rule_id
-from aigis.admission.scan import read_documents, review_documents
 from aigis.cli import main
 from aigis.egress import compliance
+from aigis.scan import read_documents, review_documents
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs" / "rules.md"

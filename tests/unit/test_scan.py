@@ -27,13 +27,13 @@ from aigis.admission.manifests import (
     index_manifests,
     named_policies,
 )
-from aigis.admission.scan import (
+from aigis.cli import main
+from aigis.scan import (
     EXIT_BAD_INPUT,
     EXIT_DENIED,
     parse_documents,
     parse_now,
 )
-from aigis.cli import main
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "scan"
 NOW = "2026-03-01"

@@ -19,7 +19,6 @@ import orjson
 from click.testing import CliRunner
 from tests.unit.test_admission_server import NOW, post, review, running
 
-from aigis.admission.cache import StaticView
 from aigis.admission.manifests import (
     expand_lists,
     index_manifests,
@@ -27,11 +26,12 @@ from aigis.admission.manifests import (
     object_name,
     object_namespace,
 )
-from aigis.admission.metrics import WebhookMetrics
 from aigis.admission.mutation import InjectionSettings
-from aigis.admission.scan import read_documents
-from aigis.admission.server import AdmissionServer
 from aigis.cli import main
+from aigis.scan import read_documents
+from aigis.webhook.cache import StaticView
+from aigis.webhook.metrics import WebhookMetrics
+from aigis.webhook.server import AdmissionServer
 
 SCAN_DATA = Path(__file__).resolve().parents[1] / "data" / "scan"
 GATEWAY_IMAGE = "ghcr.io/aigis-dev/aigis:0.1.0"

@@ -9,7 +9,10 @@ from typing import Any
 
 import pytest
 
-from aigis.admission.webhooks import (
+from aigis.api.clusterpolicy import AIClusterPolicySpec
+from aigis.api.common import LabelSelector
+from aigis.egress.compliance import NamedPolicy
+from aigis.webhook.webhooks import (
     MAX_TIMEOUT_SECONDS,
     ConfigurationPublisher,
     WebhookEndpoint,
@@ -19,9 +22,6 @@ from aigis.admission.webhooks import (
     negate_selector,
     render_webhook_configurations,
 )
-from aigis.api.clusterpolicy import AIClusterPolicySpec
-from aigis.api.common import LabelSelector
-from aigis.egress.compliance import NamedPolicy
 
 CA = b"-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
 SYSTEM = ["kube-node-lease", "kube-public", "kube-system"]

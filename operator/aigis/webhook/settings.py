@@ -18,9 +18,9 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from aigis import __version__
-from aigis.admission.webhooks import MAX_TIMEOUT_SECONDS
 from aigis.api.errors import FieldError
 from aigis.api.validation import dns_subdomain_problem, label_key_problem, label_value_problem
+from aigis.webhook.webhooks import MAX_TIMEOUT_SECONDS
 
 DEFAULT_GATEWAY_IMAGE = f"ghcr.io/aigis-dev/aigis:{__version__}"
 FAILURE_POLICIES = ("Fail", "Ignore")

@@ -14,13 +14,13 @@ from pathlib import Path
 
 import click
 
-from aigis.admission.settings import (
+from aigis.webhook.settings import (
     ALL_INTERFACES,
     DEFAULT_GATEWAY_IMAGE,
     FAILURE_POLICIES,
     WebhookSettings,
 )
-from aigis.admission.webhooks import MAX_TIMEOUT_SECONDS
+from aigis.webhook.webhooks import MAX_TIMEOUT_SECONDS
 
 
 def parse_scope(text: str) -> tuple[tuple[str, str], ...]:
@@ -192,7 +192,7 @@ def webhook(
 
 
 async def _run(settings: WebhookSettings) -> None:
-    from aigis.admission.run import serve_webhook
+    from aigis.webhook.run import serve_webhook
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -23,7 +23,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 from urllib.parse import quote
 
-from aigis.admission.metrics import WebhookMetrics
+from aigis.webhook.metrics import WebhookMetrics
 
 log = logging.getLogger("aigis.webhook.events")
 

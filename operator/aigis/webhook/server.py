@@ -15,7 +15,7 @@ What each endpoint does:
   policy tightened). A refusal is `allowed: false` with `status.code` 403 and the decision's
   message; Audit findings are returned as `warnings` (kubectl prints them) and recorded as
   Events off the request path. Before refusing, the namespace is read live once in case the
-  cache is behind (see `aigis.admission.cache`).
+  cache is behind (see `aigis.webhook.cache`).
   The `pods/ephemeralcontainers` subresource (`kubectl debug`, an UPDATE of a Pod) is reviewed
   too, for the ephemeral containers it adds only; other subresources are allowed unread.
 - `/mutate` only acts on Pod CREATE (never on a subresource): the covering AIWorkload's gateway
@@ -47,7 +47,6 @@ import aiohttp
 import orjson
 from aiohttp import web
 
-from aigis.admission.cache import AdmissionView
 from aigis.admission.engine import (
     EPHEMERAL_CONTAINERS,
     RULE_SHADOW_AI,
@@ -57,18 +56,19 @@ from aigis.admission.engine import (
     policy_bounds,
     review_object,
 )
-from aigis.admission.events import AuditRecord
-from aigis.admission.metrics import WebhookMetrics
 from aigis.admission.mutation import InjectionSettings, render_pod_patch
 from aigis.admission.shadow import ai_evidence, looks_like_ai
 from aigis.admission.templates import pod_template
-from aigis.admission.webhooks import MUTATE_PATH, VALIDATE_PATH
 from aigis.api.aiworkload import AIWorkload
 from aigis.api.clusterpolicy import UNGOVERNABLE_NAMESPACES
 from aigis.api.validation import parse_aiworkload
 from aigis.egress.compliance import governing_policies, trusts_declared_regions
 from aigis.gateway.config import dump_gateway_config, render_gateway_config
 from aigis.httpbody import read_capped
+from aigis.webhook.cache import AdmissionView
+from aigis.webhook.events import AuditRecord
+from aigis.webhook.metrics import WebhookMetrics
+from aigis.webhook.webhooks import MUTATE_PATH, VALIDATE_PATH
 
 log = logging.getLogger("aigis.webhook")
 

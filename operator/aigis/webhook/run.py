@@ -23,8 +23,10 @@ from urllib.parse import urlsplit
 from aiohttp import web
 from prometheus_client import generate_latest
 
-from aigis.admission.cache import AdmissionCache
-from aigis.admission.certificates import (
+from aigis.admission.mutation import InjectionSettings
+from aigis.kube import KubeClient
+from aigis.webhook.cache import AdmissionCache
+from aigis.webhook.certificates import (
     CertificateKeeper,
     CertificateSource,
     DirectoryCertificateSource,
@@ -34,13 +36,11 @@ from aigis.admission.certificates import (
     certificate_expiries,
     serving_hosts,
 )
-from aigis.admission.events import AuditEventRecorder
-from aigis.admission.metrics import WebhookMetrics
-from aigis.admission.mutation import InjectionSettings
-from aigis.admission.server import AdmissionServer
-from aigis.admission.settings import WebhookSettings
-from aigis.admission.webhooks import ConfigurationPublisher, WebhookEndpoint, WebhookLayout
-from aigis.kube import KubeClient
+from aigis.webhook.events import AuditEventRecorder
+from aigis.webhook.metrics import WebhookMetrics
+from aigis.webhook.server import AdmissionServer
+from aigis.webhook.settings import WebhookSettings
+from aigis.webhook.webhooks import ConfigurationPublisher, WebhookEndpoint, WebhookLayout
 
 log = logging.getLogger("aigis.webhook")
 

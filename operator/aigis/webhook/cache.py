@@ -23,10 +23,10 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 from urllib.parse import quote
 
-from aigis.admission.metrics import WebhookMetrics
 from aigis.api.validation import parse_cluster_policy_spec
 from aigis.egress.compliance import NamedPolicy
 from aigis.kube import AIWORKLOADS_PATH, KubeClient, KubeError, WatchExpiredError
+from aigis.webhook.metrics import WebhookMetrics
 
 log = logging.getLogger("aigis.webhook.cache")
 
