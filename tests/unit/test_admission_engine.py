@@ -45,7 +45,12 @@ from aigis.admission.mutation import (
     InjectionSettings,
     render_pod_patch,
 )
-from aigis.admission.podsecurity import RULE_PRIVILEGED, RULE_RUN_AS_NON_ROOT
+from aigis.admission.podsecurity import (
+    RULE_HOST_NAMESPACES,
+    RULE_HOST_PATH_VOLUMES,
+    RULE_PRIVILEGED,
+    RULE_RUN_AS_NON_ROOT,
+)
 from aigis.admission.reasons import Reason
 from aigis.admission.shadow import ai_evidence, looks_like_ai
 from aigis.admission.templates import pod_template
@@ -653,12 +658,14 @@ def test_workload_status_is_not_read() -> None:
 
 
 def test_ungoverned_namespace_applies_only_the_workloads_own_declaration() -> None:
+    """No registry or digest rules without a policy; Pod Security only at the gateway's floor
+    (baseline, which a privileged app breaks: it could read the gateway's keys)."""
     obj = pod(
         automountServiceAccountToken=None,
         containers=[container(image="docker.io/x/y:1", securityContext={"privileged": True})],
     )
     decision = review_object(obj, context([workload()], policies=[]))
-    assert findings(decision) == {(RULE_TOKEN_AUTOMOUNT, True)}
+    assert findings(decision) == {(RULE_TOKEN_AUTOMOUNT, True), (RULE_PRIVILEGED, True)}
 
 
 # --- images ------------------------------------------------------------------------------------
@@ -1836,6 +1843,43 @@ def test_share_process_namespace_on_an_injected_pod_is_refused_in_the_webhook() 
     obj = injected(pod(containers=[container()], shareProcessNamespace=True))
     decision = review_object(obj, in_webhook())
     assert [r.path for r in decision.denied] == ["spec.shareProcessNamespace"]
+
+
+# --- baseline for every pod that gets the gateway -----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("spec_changes", "rule"),
+    [
+        pytest.param({"hostPID": True}, RULE_HOST_NAMESPACES, id="host-pid-sees-the-gateway"),
+        pytest.param(
+            {"containers": [container(securityContext={"privileged": True})]},
+            RULE_PRIVILEGED,
+            id="privileged-app-reads-the-node",
+        ),
+        pytest.param(
+            {
+                "containers": [container(volumeMounts=[{"name": "kubelet", "mountPath": "/k"}])],
+                "volumes": [{"name": "kubelet", "hostPath": {"path": "/var/lib/kubelet"}}],
+            },
+            RULE_HOST_PATH_VOLUMES,
+            id="host-path-to-the-kubelets-volumes",
+        ),
+    ],
+)
+def test_a_pod_that_gets_the_gateway_meets_baseline_without_any_policy(
+    spec_changes: dict[str, Any], rule: str
+) -> None:
+    """No policy governs the namespace, so no Pod Security level is set; the gateway's keys still
+    need baseline: each of these lets the app read another container's files."""
+    ungoverned = context([workload(enforcement="Enforce")], policies=())
+    decision = review_object(deployment(**spec_changes), ungoverned)
+    assert rule in {r.rule for r in decision.denied}
+    without_gateway = context(
+        [workload(enforcement="Enforce", gateway={"inject": False})], policies=()
+    )
+    decision = review_object(deployment(**spec_changes), without_gateway)
+    assert rule not in {r.rule for r in decision.reasons}
 
 
 # --- volumes of the gateway (issue 13 items 4 and 5) ----------------------------------------------

@@ -5,6 +5,12 @@ The checks themselves mirror Kubernetes' built-in PodSecurity admission and live
 them and applies them at the strictest `podSecurity` level of the governing policies. They apply
 to every pod an AIWorkload covers, and to undeclared AI pods at the shadow-AI mode, in namespaces
 a policy governs. Which level runs which check is `BASELINE_RULES` and `RESTRICTED_RULES` there.
+
+A pod that gets the gateway is held to at least `baseline` even where no policy governs its
+namespace: the gateway holds the provider keys and the audit key in its own volumes, and what
+baseline forbids (privileged containers, host namespaces, hostPath volumes, added capabilities
+such as SYS_PTRACE) is exactly what lets another container of the pod read those files (through
+the host's process table or the kubelet's volume directories). A policy can raise the level.
 """
 
 from __future__ import annotations
@@ -52,9 +58,20 @@ def pod_security_reasons(template: PodTemplate, bounds: PolicyBounds) -> list[Re
     )
 
 
+GATEWAY_FLOOR: Final = "baseline"
+"""The least Pod Security level of a pod that gets the gateway (see the module docstring)."""
+
+
 def pod_security(pod: CoveredPod) -> list[Reason]:
-    """The Pod Security Standards on a covered pod."""
-    return pod_security_reasons(pod.template, pod.bounds)
+    """The Pod Security Standards on a covered pod: the governing policies' level, and at least
+    `baseline` when the pod gets the gateway."""
+    level = pod.bounds.pod_security
+    if level is None and (pod.will_inject or pod.injected):
+        level = GATEWAY_FLOOR
+    if level is None:
+        return []
+    template = pod.template
+    return check_pod_security(template.spec, template.metadata, level, path=template.spec_path)
 
 
 def _levels(rule_id: str) -> str:
