@@ -2,7 +2,8 @@
 # Builds the local control plane (etcd, kube-apiserver, kube-controller-manager, kube-scheduler,
 # kubectl, kwok, helm) from their Go modules at the versions pinned in hack/versions.env, and caches
 # the binaries in $AIGIS_CACHE/bin (default ~/.cache/aigis/bin). A binary that is already cached at
-# its pinned version is not rebuilt, so a warm run takes well under a second.
+# its pinned version is not rebuilt, so a warm run takes well under a second. The vegeta load
+# generator (for bench/gateway.py) is built the same way, only when named: `$0 vegeta`.
 #
 # Why wrapper modules: k8s.io/kubernetes and etcd's server module carry replace directives, so
 # `go install pkg@version` refuses them. A throwaway module that requires them (and, for Kubernetes,
@@ -143,6 +144,31 @@ build_helm() {
   say "helm v$v: done"
 }
 
+# vegeta: the open-loop load generator of bench/gateway.py (not part of the control plane, but
+# built the same way and cached next to it). Built only when asked: `build-control-plane.sh vegeta`.
+build_vegeta() {
+  local v=$VEGETA_VERSION
+  if have vegeta "$v"; then say "vegeta v$v: cached"; return; fi
+  say "vegeta v$v: building"
+  GOBIN=$bin with_heartbeat vegeta go install -trimpath -ldflags "-s -w -X main.Version=v$v" \
+    "github.com/tsenart/vegeta/v12@v$v"
+  mark vegeta "$v"
+  say "vegeta v$v: done"
+}
+
+# versitygw: an S3 server with Object Lock over a local directory, for the forensics S3
+# backend's tests (tests/integration/test_forensics_s3.py); built with the control plane, so
+# `make test` shows its (cold: two-minute) build before pytest starts.
+build_versitygw() {
+  local v=$VERSITYGW_VERSION
+  if have versitygw "$v"; then say "versitygw v$v: cached"; return; fi
+  say "versitygw v$v: building (cold: a few minutes on 2 cores)"
+  GOBIN=$bin with_heartbeat versitygw go install -trimpath -ldflags "-s -w" \
+    "github.com/versity/versitygw/cmd/versitygw@v$v"
+  mark versitygw "$v"
+  say "versitygw v$v: done"
+}
+
 # Pod Security Admission's own pass/fail fixtures, which tests/conformance runs aigis's checks
 # against; copied out of the module cache next to the binaries, like kwok's stages.
 copy_pod_security_fixtures() {
@@ -158,7 +184,7 @@ copy_pod_security_fixtures() {
   say "pod-security fixtures v$v: copied to $dest"
 }
 
-targets=${*:-etcd kwok kubernetes helm pod-security-fixtures}
+targets=${*:-etcd kwok kubernetes helm pod-security-fixtures versitygw}
 for t in $targets; do
   case $t in
     etcd) build_etcd ;;
@@ -166,7 +192,9 @@ for t in $targets; do
     kubernetes) build_kubernetes ;;
     helm) build_helm ;;
     pod-security-fixtures) copy_pod_security_fixtures ;;
-    *) echo "unknown component '$t' (choose from: etcd kwok kubernetes helm pod-security-fixtures)" >&2; exit 2 ;;
+    vegeta) build_vegeta ;;
+    versitygw) build_versitygw ;;
+    *) echo "unknown component '$t' (choose from: etcd kwok kubernetes helm pod-security-fixtures vegeta versitygw)" >&2; exit 2 ;;
   esac
 done
 say "binaries are in $bin ($(du -sh "$bin" | cut -f1)); Go caches: $(go env GOMODCACHE), $(go env GOCACHE)"

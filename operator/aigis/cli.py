@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 import yaml
@@ -263,6 +264,115 @@ def forensics_release(
     if failed:
         click.echo(f"{failed} pod(s) not released", err=True)
         sys.exit(1)
+
+
+_SIGNING_NAMESPACE = click.option(
+    "--signing-namespace",
+    default=None,
+    envvar="AIGIS_NAMESPACE",
+    help="Where the public key is published (the operator's --aigis-namespace). Default: the "
+    "snapshot's namespace.",
+)
+
+
+def _run_forensics(work: Any) -> Any:
+    """Run one coroutine against the cluster; exit 2 when it cannot be reached or read."""
+    import asyncio
+
+    import aiohttp
+
+    from aigis.kube import KubeConfigError, KubeError
+
+    try:
+        return asyncio.run(work)
+    except (KubeError, aiohttp.ClientError, OSError, KubeConfigError, LookupError) as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+
+
+@forensics.command("list")
+@click.option("--namespace", "-n", default=None, help="Default: the current context's namespace.")
+@click.option("--all-namespaces", "-A", is_flag=True, help="Every namespace.")
+def forensics_list(namespace: str | None, all_namespaces: bool) -> None:
+    """List ForensicSnapshots: pod, trigger, phase, completeness, size, age."""
+    from datetime import UTC, datetime
+
+    from aigis.forensics.commands import list_snapshots, snapshot_row, table
+    from aigis.kube import KubeClient, kubeconfig_namespace
+
+    async def listing(namespace: str | None) -> list[Any]:
+        async with KubeClient.from_environment(user_agent="aigis-cli") as kube:
+            return await list_snapshots(kube, namespace)
+
+    if not all_namespaces and namespace is None:
+        namespace = kubeconfig_namespace()
+    items = _run_forensics(listing(None if all_namespaces else namespace))
+    now = datetime.now(UTC)
+    click.echo(table([snapshot_row(s, now) for s in items]))
+
+
+@forensics.command("export")
+@click.argument("name")
+@click.option("--namespace", "-n", default=None, help="Default: the current context's namespace.")
+@click.option(
+    "--output",
+    "-o",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Directory to write the unpacked bundle into (created if missing).",
+)
+@_SIGNING_NAMESPACE
+def forensics_export(
+    name: str, namespace: str | None, output: Path, signing_namespace: str | None
+) -> None:
+    """Write a snapshot's evidence bundle into a directory, for `aigis forensics verify DIR`."""
+    from aigis.forensics.commands import export_snapshot
+    from aigis.kube import KubeClient, kubeconfig_namespace
+
+    async def export(namespace: str) -> list[Path]:
+        async with KubeClient.from_environment(user_agent="aigis-cli") as kube:
+            return await export_snapshot(kube, namespace, name, output, signing_namespace)
+
+    for path in _run_forensics(export(namespace or kubeconfig_namespace())):
+        click.echo(f"wrote {path}")
+
+
+@forensics.command("verify")
+@click.argument("target")
+@click.option("--namespace", "-n", default=None, help="Default: the current context's namespace.")
+@click.option(
+    "--public-key",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="For a directory: the public key (base64) to verify with. Default: its signing-key.pub.",
+)
+@_SIGNING_NAMESPACE
+def forensics_verify(
+    target: str, namespace: str | None, public_key: Path | None, signing_namespace: str | None
+) -> None:
+    """Verify a snapshot (NAME, in the cluster) or an exported directory (DIR).
+
+    Checks every artifact's SHA-256 and size against the manifest and the manifest's Ed25519
+    signature. Prints one line per problem, naming the artifact. Exit code 0 when it verifies,
+    1 when it does not, 2 when it cannot be read.
+    """
+    from aigis.forensics.commands import verify_directory, verify_snapshot
+    from aigis.kube import KubeClient, kubeconfig_namespace
+
+    async def verify(namespace: str) -> list[Any]:
+        async with KubeClient.from_environment(user_agent="aigis-cli") as kube:
+            return await verify_snapshot(kube, namespace, target, signing_namespace)
+
+    directory = Path(target)
+    if directory.is_dir():
+        problems = verify_directory(directory, public_key)
+    else:
+        problems = _run_forensics(verify(namespace or kubeconfig_namespace()))
+    for problem in problems:
+        click.echo(f"FAILED {problem}")
+    if problems:
+        sys.exit(1)
+    click.echo(f"verified: {target}: every artifact matches the signed manifest")
 
 
 def _register_component_commands() -> None:

@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ssl
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from types import TracebackType
 from typing import Any, Final
 from urllib.parse import quote, urlencode
@@ -414,6 +414,37 @@ class KubeClient:
             if error.status == 409:
                 return None
             raise
+
+    # --- forensics' calls -------------------------------------------------------------------
+
+    async def pod_log(
+        self,
+        namespace: str,
+        name: str,
+        container: str,
+        sink: Callable[[bytes], None],
+        *,
+        previous: bool = False,
+        timeout: float | None = None,
+    ) -> None:
+        """Stream one container's log (as text bytes, not JSON) into `sink`, chunk by chunk, so
+        the caller decides how much to keep; `KubeError` when the API server cannot serve it
+        (404 included: no such pod or container, no previous instance)."""
+        path = _pod_path(namespace, name) + "/log"
+        query = {"container": container}
+        if previous:
+            query["previous"] = "true"
+        async with self._session_here().get(
+            self._base + path,
+            params=query,
+            headers=self._headers("*/*"),
+            timeout=aiohttp.ClientTimeout(total=timeout or self._timeout),
+        ) as response:
+            if response.status != 200:
+                raw = await response.read()
+                raise KubeError("GET", path, response.status, raw.decode(errors="replace"))
+            async for chunk in response.content.iter_any():
+                sink(chunk)
 
 
 def kubeconfig_namespace() -> str:

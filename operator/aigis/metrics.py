@@ -54,3 +54,29 @@ FORENSICS_RELEASES = Counter(
 )
 # The series exist from the start, so `increase()` over them works before the first release.
 FORENSICS_RELEASES.labels(reason="EvidenceNotCaptured")
+FORENSICS_RELEASES.labels(reason="EvidenceCaptured")
+FORENSICS_RELEASES.labels(reason="EvidenceIncomplete")
+FORENSICS_CAPTURES = Counter(
+    "aigis_forensics_captures_total",
+    "Forensic captures, by trigger (Termination, OnDemand) and outcome (complete, incomplete: "
+    "stored with reasons; failed: nothing stored).",
+    ["trigger", "outcome"],
+)
+FORENSICS_CAPTURE_SECONDS = Histogram(
+    "aigis_forensics_capture_duration_seconds",
+    "Time from the start of a capture to its bundle stored (or given up), by trigger.",
+    ["trigger"],
+    buckets=(0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0),
+)
+FORENSICS_BYTES_STORED = Counter(
+    "aigis_forensics_bytes_stored_total",
+    "Bytes of evidence bundles stored, by storage backend.",
+    ["backend"],
+)
+FORENSICS_EXPIRED = Counter(
+    "aigis_forensics_snapshots_expired_total",
+    "ForensicSnapshots deleted with their bytes because their retention ended.",
+)
+for _trigger in ("Termination", "OnDemand"):
+    for _outcome in ("complete", "incomplete", "failed"):
+        FORENSICS_CAPTURES.labels(trigger=_trigger, outcome=_outcome)

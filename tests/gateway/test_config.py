@@ -232,3 +232,26 @@ def test_upstream_region_comes_from_the_endpoint_catalogue(
         )
     )
     assert config.upstreams[0].region == region
+
+
+def test_a_rendered_config_with_a_control_character_reads_back() -> None:
+    """JSON allows a DEL in a string where YAML does not; the gateway must read what the operator
+    wrote (found by tests/unit/test_fuzz_specs.py)."""
+    workload = AIWorkload.model_validate(
+        {
+            "metadata": {"name": "bot", "namespace": "support"},
+            "spec": {
+                "selector": {"matchLabels": {"app": "bot"}},
+                "owner": "team",
+                "purpose": "answers",
+                "models": [{"provider": "openai", "name": "gpt-4o-mini"}],
+                "egress": [{"host": "api.openai.com"}],
+                "guardrails": {"denyPatterns": [{"name": "del", "pattern": "a\x7fb"}]},
+            },
+        },
+        by_alias=True,
+    )
+    config, problems = parse_gateway_config(dump_gateway_config(render_gateway_config(workload)))
+    assert problems == []
+    assert config is not None
+    assert config.guardrails.deny_patterns[0].pattern == "a\x7fb"

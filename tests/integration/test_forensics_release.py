@@ -1,8 +1,8 @@
 """The forensics finalizer through the real API server.
 
-With the operator running, an injected pod is never stuck in Terminating: until aigis captures
-evidence, the operator releases the finalizer and records why no bundle was taken. With the
-operator down, a deleted pod stays Terminating; the hold computation (what the operator's
+With the operator running, an injected pod is never stuck in Terminating: the operator
+captures its evidence (test_forensics_capture.py), then releases the finalizer with an Event.
+With the operator down, a deleted pod stays Terminating; the hold computation (what the operator's
 gauges publish) reports it, and `aigis forensics release` lets it go by hand.
 
 The tests without an operator come first: the module's operator, once started by a later test,
@@ -17,6 +17,7 @@ import os
 import re
 import subprocess
 import sys
+import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -32,8 +33,21 @@ FINALIZER = "aigis.dev/forensics"
 
 
 @pytest.fixture(scope="module")
-def operator(start_operator: Callable[..., RunningOperator]) -> RunningOperator:
-    return start_operator("--network-policy-mode", "NetworkPolicy")
+def watched(cluster: Cluster) -> Iterator[str]:
+    """The one namespace this module's operator watches, so it leaves other tests' pods alone."""
+    name = f"it-release-{uuid.uuid4().hex[:8]}"
+    cluster.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+    cluster.wait_for(
+        "the default ServiceAccount",
+        lambda: cluster.kubectl("get", "sa", "default", "-n", name, check=False).returncode == 0,
+    )
+    yield name
+    cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)
+
+
+@pytest.fixture(scope="module")
+def operator(start_operator: Callable[..., RunningOperator], watched: str) -> RunningOperator:
+    return start_operator("--namespace", watched, "--network-policy-mode", "NetworkPolicy")
 
 
 def injected_pod(name: str, finalizers: list[str]) -> dict[str, Any]:
@@ -190,8 +204,9 @@ def test_the_command_refuses_pod_names_across_all_namespaces(cluster: Cluster) -
 
 
 def test_terminating_injected_pod_is_released_with_a_recorded_reason(
-    cluster: Cluster, namespace: str, operator: RunningOperator
+    cluster: Cluster, watched: str, operator: RunningOperator
 ) -> None:
+    namespace = watched
     cluster.apply(injected_pod("bot-1", ["aigis.dev/forensics"]), namespace)
     cluster.wait_for(
         "the pod Running",
@@ -210,10 +225,11 @@ def test_terminating_injected_pod_is_released_with_a_recorded_reason(
         "get", "events", "-n", namespace, "--field-selector", "involvedObject.name=bot-1",
         "-o", "jsonpath={.items[*].reason}",
     ).stdout.split()  # fmt: skip
-    assert "EvidenceNotCaptured" in reasons
+    # The pod has no AIWorkload in this namespace: its bundle is stored, incomplete.
+    assert "EvidenceIncomplete" in reasons
     text = operator.metrics()
     released = re.search(
-        r'^aigis_forensics_releases_total\{reason="EvidenceNotCaptured"\} (\S+)$', text, re.M
+        r'^aigis_forensics_releases_total\{reason="EvidenceIncomplete"\} (\S+)$', text, re.M
     )
     assert released is not None
     assert float(released.group(1)) >= 1
@@ -222,8 +238,9 @@ def test_terminating_injected_pod_is_released_with_a_recorded_reason(
 
 
 def test_other_finalizers_are_kept(
-    cluster: Cluster, namespace: str, operator: RunningOperator
+    cluster: Cluster, watched: str, operator: RunningOperator
 ) -> None:
+    namespace = watched
     cluster.apply(injected_pod("bot-2", ["aigis.dev/forensics", "example.com/keep"]), namespace)
     cluster.kubectl("delete", "pod", "bot-2", "-n", namespace, "--wait=false")
     pod = cluster.wait_for(

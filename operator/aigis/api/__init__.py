@@ -12,12 +12,14 @@ from aigis.api.aiworkload import (
 )
 from aigis.api.common import GROUP, VERSION, Condition, LabelSelector, ResourceKind
 from aigis.api.errors import FieldError
+from aigis.api.forensicsnapshot import FORENSICSNAPSHOT, ForensicSnapshot
 from aigis.api.regions import DATA_REGIONS
 from aigis.api.validation import parse_aiworkload, parse_aiworkload_spec
 
 __all__ = [
     "AIWORKLOAD",
     "DATA_REGIONS",
+    "FORENSICSNAPSHOT",
     "GROUP",
     "VERSION",
     "AIWorkload",
@@ -25,6 +27,7 @@ __all__ = [
     "AIWorkloadStatus",
     "Condition",
     "FieldError",
+    "ForensicSnapshot",
     "LabelSelector",
     "ResourceKind",
     "parse_aiworkload",

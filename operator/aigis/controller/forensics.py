@@ -1,4 +1,4 @@
-"""The forensics finalizer: which pods it holds in Terminating, and letting them go by hand.
+"""The forensics finalizer: capturing before letting a pod go, and what it holds meanwhile.
 
 The admission webhook gives every pod of an AIWorkload with `forensics.captureOnTermination`
 the finalizer `aigis.dev/forensics`, so that no such pod is gone before its evidence is taken.
@@ -7,8 +7,14 @@ visible (the operator publishes how many pods the finalizer holds and for how lo
 recoverable (`aigis forensics release` removes it by hand, recording why, when the operator is
 down or gone for good).
 
-Pure: `held_pods`, `HoldSummary.of`, `release_event`. Shell: `list_covered_pods`,
-`publish_holds_forever` (the operator's periodic list) and `release_pods` (the command). The
+The operator captures a terminating covered pod's evidence (`capture_and_release`, through
+`aigis.forensics`) and then removes the finalizer, whatever the outcome, with an Event
+(EvidenceCaptured, EvidenceIncomplete or EvidenceNotCaptured); it captures running pods on
+demand (`capture_on_demand`) and deletes expired snapshots (`expire_snapshots_forever`).
+
+Pure: `held_pods`, `HoldSummary.of`, `release_event`, `pod_event`, `seconds_until_capture`.
+Shell: `list_covered_pods`, `publish_holds_forever` (the operator's periodic list),
+`release_pods` (the command) and the capture functions above. The
 shell goes through `aigis.kube.KubeClient`; this module must not touch the enforcer or the
 admission webhook.
 """
@@ -17,7 +23,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -26,7 +33,10 @@ from urllib.parse import quote
 from aigis import metrics
 from aigis.admission.mutation import FORENSICS_FINALIZER
 from aigis.admission.mutation import WORKLOAD_LABEL as INJECTED_WORKLOAD_LABEL
-from aigis.kube import KubeClient, KubeError
+from aigis.forensics.capture import SNAPSHOTS, CaptureSettings, capture_pod
+from aigis.forensics.evidence import containers_stopped, is_expired, termination_snapshot_name
+from aigis.forensics.storage import EvidenceStorage
+from aigis.kube import KubeClient, KubeError, namespaced_path
 
 log = logging.getLogger(__name__)
 
@@ -180,22 +190,35 @@ async def list_covered_pods(
     return items
 
 
-async def publish_holds(kube: KubeClient, namespaces: Sequence[str], now: datetime) -> HoldSummary:
-    """List the covered pods once and set the two hold gauges from them."""
-    summary = HoldSummary.of(held_pods(await list_covered_pods(kube, namespaces), now))
+async def publish_holds(
+    kube: KubeClient,
+    namespaces: Sequence[str],
+    now: datetime,
+    on_held: Callable[[list[dict[str, Any]]], object] | None = None,
+) -> HoldSummary:
+    """List the covered pods once and set the two hold gauges from them; `on_held` gets the
+    pods the finalizer holds (past their deletion time)."""
+    pods = await list_covered_pods(kube, namespaces)
+    summary = HoldSummary.of(held_pods(pods, now))
+    if on_held is not None and summary.count:
+        held = {(p.namespace, p.name) for p in held_pods(pods, now)}
+        on_held([p for p in pods if (p["metadata"]["namespace"], p["metadata"]["name"]) in held])
     metrics.FORENSICS_PODS_HELD.set(summary.count)
     metrics.FORENSICS_OLDEST_HELD_SECONDS.set(summary.oldest_seconds)
     return summary
 
 
 async def publish_holds_forever(
-    kube: KubeClient, namespaces: Sequence[str], interval_seconds: float
+    kube: KubeClient,
+    namespaces: Sequence[str],
+    interval_seconds: float,
+    on_held: Callable[[list[dict[str, Any]]], object] | None = None,
 ) -> None:
     """`publish_holds` now and every `interval_seconds`; a failed list keeps the last values
     and is logged (the gauges are then as old as the last good list)."""
     while True:
         try:
-            summary = await publish_holds(kube, namespaces, datetime.now(UTC))
+            summary = await publish_holds(kube, namespaces, datetime.now(UTC), on_held)
         except KubeError as exc:
             log.warning("listing pods for the forensics hold gauges failed: %s", exc)
         except Exception:  # the gauges must not stop for good on one odd answer
@@ -343,3 +366,190 @@ async def release_pods(
             meta = target["metadata"]
             outcomes.append(ReleaseOutcome(meta["namespace"], meta["name"], "failed", str(exc)))
     return outcomes
+
+
+# --- the operator: capture before release ---------------------------------------------------
+
+EVIDENCE_CAPTURED: Final = "EvidenceCaptured"
+EVIDENCE_INCOMPLETE: Final = "EvidenceIncomplete"
+CAPTURE_COMPONENT: Final = "aigis.dev/forensics"
+_MAX_GRACE_WAIT_SECONDS: Final = 60.0
+
+
+def pod_event(
+    pod: Mapping[str, Any], reason: str, message: str, now: datetime, *, warning: bool
+) -> dict[str, Any]:
+    """A core/v1 Event about `pod` from the operator's forensics capture."""
+    event = release_event(pod, message, now)
+    event["reason"] = reason
+    event["type"] = "Warning" if warning else "Normal"
+    event["source"] = {"component": "aigis-operator"}
+    event["reportingComponent"] = CAPTURE_COMPONENT
+    event["reportingInstance"] = "aigis-operator"
+    return event
+
+
+def refuge_namespace(exc: KubeError, namespace: str, aigis_namespace: str | None) -> str | None:
+    """Where to store a snapshot that its pod's namespace refused because that namespace is
+    being deleted: the aigis namespace, if there is one (and it is another); else None."""
+    if exc.status != 403 or "being terminated" not in exc.body:
+        return None
+    return aigis_namespace if aigis_namespace and aigis_namespace != namespace else None
+
+
+def seconds_until_capture(pod: Mapping[str, Any], now: datetime) -> float:
+    """How long to wait before capturing a terminating pod: 0 once its containers stopped or
+    its deletion time passed (the logs are then final), else until that time, at most a
+    minute (a long grace period must not hold a capture forever)."""
+    deleted = deletion_time(pod)
+    if deleted is None or containers_stopped(pod):
+        return 0.0
+    return max(0.0, min((deleted - now).total_seconds(), _MAX_GRACE_WAIT_SECONDS))
+
+
+async def _post_event(kube: KubeClient, pod: Mapping[str, Any], event: dict[str, Any]) -> None:
+    try:
+        await kube.request(
+            "POST", f"/api/v1/namespaces/{quote(pod['metadata']['namespace'])}/events", body=event
+        )
+    except KubeError as exc:  # a terminating namespace refuses new Events; the log keeps it
+        log.warning("Event %s about pod %s not recorded: %s", event["reason"],
+                    pod["metadata"]["name"], exc)  # fmt: skip
+
+
+async def capture_and_release(
+    kube: KubeClient,
+    storage: EvidenceStorage,
+    pod: Mapping[str, Any],
+    settings: CaptureSettings,
+) -> str:
+    """Capture a terminating pod's evidence, then remove its forensics finalizer.
+
+    The finalizer goes whatever happens: stored complete, stored incomplete (with the reasons
+    in the snapshot and the Event), or not stored at all (the reason in an Event
+    `EvidenceNotCaptured`). Returns the outcome: complete, incomplete or failed.
+    """
+    meta = pod["metadata"]
+    namespace, name = str(meta["namespace"]), str(meta["name"])
+    wait = seconds_until_capture(pod, datetime.now(UTC))
+    if wait > 0:
+        await asyncio.sleep(wait)
+        pod = await kube.request("GET", _pod_path(namespace, name)) or pod
+    started = time.monotonic()
+    snapshot = termination_snapshot_name(str(meta.get("uid")))
+    try:
+        try:
+            result = await capture_pod(
+                kube, storage, pod, snapshot_name=snapshot, trigger="Termination", settings=settings
+            )
+        except KubeError as exc:
+            refuge = refuge_namespace(exc, namespace, settings.signing_namespace)
+            if refuge is None:
+                raise
+            # The pod's namespace is being deleted and takes no new objects (and would take
+            # its snapshots with it): the evidence goes to the aigis namespace.
+            result = await capture_pod(
+                kube,
+                storage,
+                pod,
+                snapshot_name=snapshot,
+                trigger="Termination",
+                settings=settings,
+                snapshot_namespace=refuge,
+            )
+    except Exception as exc:  # the pod must go in any case; the reason is recorded
+        if not isinstance(exc, KubeError):
+            log.exception("capture of pod %s/%s failed", namespace, name)
+        outcome, reason = "failed", EVIDENCE_NOT_CAPTURED
+        message = f"released without a stored evidence bundle: {exc}"[:_MAX_MESSAGE_CHARS]
+    else:
+        outcome = result.outcome
+        reason = EVIDENCE_CAPTURED if result.complete else EVIDENCE_INCOMPLETE
+        message = (
+            f"evidence bundle stored in ForensicSnapshot {result.namespace}/{result.snapshot} "
+            f"({result.size} bytes)"
+        )
+        if not result.complete:
+            message += f"; incomplete: {'; '.join(result.reasons)}"
+        message = message[:_MAX_MESSAGE_CHARS]
+        if not result.resumed:
+            metrics.FORENSICS_BYTES_STORED.labels(backend=storage.backend).inc(result.size)
+    await _post_event(kube, pod, pod_event(pod, reason, message, datetime.now(UTC),
+                                           warning=outcome != "complete"))  # fmt: skip
+    current: Mapping[str, Any] | None = pod
+    for _ in range(_MAX_RELEASE_ATTEMPTS):
+        assert current is not None
+        finalizers = list(current["metadata"].get("finalizers") or [])
+        if FORENSICS_FINALIZER not in finalizers:
+            break
+        await kube.remove_pod_finalizer(namespace, name, finalizers, FORENSICS_FINALIZER)
+        current = await kube.request("GET", _pod_path(namespace, name))
+        if current is None:
+            break
+    metrics.FORENSICS_RELEASES.labels(reason=reason).inc()
+    metrics.FORENSICS_CAPTURES.labels(trigger="Termination", outcome=outcome).inc()
+    metrics.FORENSICS_CAPTURE_SECONDS.labels(trigger="Termination").observe(
+        time.monotonic() - started
+    )
+    return outcome
+
+
+async def capture_on_demand(
+    kube: KubeClient,
+    storage: EvidenceStorage,
+    pod: Mapping[str, Any],
+    settings: CaptureSettings,
+    snapshot_name: str,
+) -> str:
+    """Capture a running pod without stopping it, into `snapshot_name`."""
+    started = time.monotonic()
+    try:
+        result = await capture_pod(
+            kube, storage, pod, snapshot_name=snapshot_name, trigger="OnDemand", settings=settings
+        )
+    except KubeError as exc:
+        log.warning("on-demand capture of pod %s failed: %s", pod["metadata"]["name"], exc)
+        outcome = "failed"
+    else:
+        outcome = result.outcome
+        if not result.resumed:
+            metrics.FORENSICS_BYTES_STORED.labels(backend=storage.backend).inc(result.size)
+    metrics.FORENSICS_CAPTURES.labels(trigger="OnDemand", outcome=outcome).inc()
+    metrics.FORENSICS_CAPTURE_SECONDS.labels(trigger="OnDemand").observe(time.monotonic() - started)
+    return outcome
+
+
+async def expire_snapshots(
+    kube: KubeClient, storage: EvidenceStorage, namespaces: Sequence[str], now: datetime
+) -> list[str]:
+    """Delete every ForensicSnapshot past its `status.expiresAt`, its bytes first."""
+    deleted = []
+    for namespace in namespaces or (None,):
+        path = namespaced_path(SNAPSHOTS, namespace, "forensicsnapshots")
+        found = await kube.request("GET", path)
+        for snapshot in (found or {}).get("items") or []:
+            if not is_expired(snapshot, now):
+                continue
+            meta = snapshot["metadata"]
+            location = (snapshot.get("status") or {}).get("storage") or {}
+            await storage.delete(meta["namespace"], location)
+            await kube.request(
+                "DELETE",
+                namespaced_path(SNAPSHOTS, meta["namespace"], "forensicsnapshots", meta["name"]),
+            )
+            metrics.FORENSICS_EXPIRED.inc()
+            deleted.append(f"{meta['namespace']}/{meta['name']}")
+    return deleted
+
+
+async def expire_snapshots_forever(
+    kube: KubeClient, storage: EvidenceStorage, namespaces: Sequence[str], interval: float
+) -> None:
+    """`expire_snapshots` every `interval` seconds; failures are logged and retried."""
+    while True:
+        try:
+            for name in await expire_snapshots(kube, storage, namespaces, datetime.now(UTC)):
+                log.info("ForensicSnapshot %s expired; deleted with its bytes", name)
+        except Exception:  # retention must not stop for good on one odd answer
+            log.exception("deleting expired forensic snapshots failed")
+        await asyncio.sleep(interval)

@@ -27,7 +27,12 @@ from aigis.admission.mutation import FORENSICS_FINALIZER
 from aigis.admission.mutation import WORKLOAD_LABEL as INJECTED_WORKLOAD_LABEL
 from aigis.api.validation import parse_aiworkload_spec, parse_cluster_policy_spec
 from aigis.controller.enforcer import WorkloadEnforcer
-from aigis.controller.forensics import EVIDENCE_NOT_CAPTURED, publish_holds_forever
+from aigis.controller.forensics import (
+    capture_and_release,
+    capture_on_demand,
+    expire_snapshots_forever,
+    publish_holds_forever,
+)
 from aigis.controller.status import (
     COMPLIANT,
     INVALID,
@@ -37,6 +42,14 @@ from aigis.controller.status import (
 )
 from aigis.egress.compliance import NamedPolicy, evaluate_compliance, governing_policies
 from aigis.egress.networkpolicy import MANAGED_BY, MANAGED_BY_LABEL, WorkloadRef
+from aigis.forensics.capture import CaptureSettings, patch_snapshot_status
+from aigis.forensics.evidence import (
+    CAPTURE_ANNOTATION,
+    CAPTURE_NOW,
+    on_demand_snapshot_name,
+    termination_snapshot_name,
+)
+from aigis.forensics.storage import EvidenceStorage, SecretStorage
 from aigis.kube import KubeClient, KubeError
 from aigis.settings import OperatorSettings
 
@@ -107,6 +120,20 @@ class OperatorState:
     refresher: asyncio.Task[None] | None = None
     hold_monitor: asyncio.Task[None] | None = None
     """Publishes how many pods the forensics finalizer holds in Terminating."""
+    evidence_storage: EvidenceStorage | None = None
+    """Where evidence bundles go (set at startup)."""
+    capture_settings: CaptureSettings = field(default_factory=CaptureSettings)
+    captures: set[str] = field(default_factory=set)
+    """Snapshots being captured now, so one capture never runs twice at once."""
+    capture_tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    """The running captures of terminating pods."""
+    retention: asyncio.Task[None] | None = None
+    """Deletes expired ForensicSnapshots with their bytes."""
+
+    @property
+    def storage(self) -> EvidenceStorage:
+        assert self.evidence_storage is not None, "set by the startup handler"
+        return self.evidence_storage
 
     def cluster_policies(self) -> list[NamedPolicy]:
         return _named_policies(self.indices[0]) if self.indices else []
@@ -157,7 +184,21 @@ def register_handlers(settings: OperatorSettings) -> None:
         # Started here, not on the first AIWorkload: held pods matter even when none is left.
         state.hold_monitor = asyncio.create_task(
             publish_holds_forever(
-                kube, operator_settings.namespaces, operator_settings.refresh_seconds
+                kube,
+                operator_settings.namespaces,
+                operator_settings.refresh_seconds,
+                # The safety net: a held pod whose event was lost (or whose capture kopf
+                # cancelled) is captured from the periodic list.
+                on_held=lambda pods: capture_all(state, pods),
+            )
+        )
+        state.evidence_storage = SecretStorage(kube)
+        state.capture_settings = CaptureSettings(
+            signing_namespace=operator_settings.aigis_namespace
+        )
+        state.retention = asyncio.create_task(
+            expire_snapshots_forever(
+                kube, state.storage, operator_settings.namespaces, operator_settings.refresh_seconds
             )
         )
         memo.state = state
@@ -168,7 +209,11 @@ def register_handlers(settings: OperatorSettings) -> None:
     async def close(memo: kopf.Memo, **_: Any) -> None:
         state: OperatorState | None = getattr(memo, "state", None)
         if state is not None:
-            tasks = [t for t in (state.refresher, state.hold_monitor) if t is not None]
+            tasks = [
+                t for t in (state.refresher, state.hold_monitor, state.retention) if t is not None
+            ]
+            # Interrupted captures resume on the next start: their snapshots are named by UID.
+            tasks += list(state.capture_tasks)
             for task in tasks:
                 task.cancel()
             # Their calls end before the session they use does.
@@ -327,32 +372,109 @@ def register_handlers(settings: OperatorSettings) -> None:
     )
     kopf.on.event("", "v1", "configmaps", labels=managed, id="repair_drift")(repair_drift)
 
-    @kopf.on.event(
-        "", "v1", "pods", labels={INJECTED_WORKLOAD_LABEL: kopf.PRESENT}, id="release_forensics"
-    )
-    async def release_forensics_finalizer(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
-        """Let a terminating injected pod go, recording that no evidence was captured.
-
-        The webhook adds the forensics finalizer so that no pod leaves before its evidence is
-        taken; until this version of aigis has forensic capture, the honest outcome is a
-        recorded reason instead of a pod stuck in Terminating (and a namespace that cannot be
-        deleted).
-        """
-        meta = body["metadata"]
-        finalizers = list(meta.get("finalizers") or [])
-        if not meta.get("deletionTimestamp") or FORENSICS_FINALIZER not in finalizers:
+    def start_capture(state: OperatorState, pod: Mapping[str, Any]) -> None:
+        """Capture and release a terminating pod in a task of its own, unless one runs."""
+        key = termination_snapshot_name(str(pod["metadata"].get("uid")))
+        if key in state.captures:
             return
-        kopf.warn(
-            body,
-            reason=EVIDENCE_NOT_CAPTURED,
-            message="released without a forensic evidence bundle: this aigis version does not "
-            "capture evidence yet",
-        )
+        state.captures.add(key)
+
+        async def capture() -> None:
+            try:
+                await capture_and_release(
+                    state.enforcer.kube, state.storage, pod, state.capture_settings
+                )
+            except Exception:  # logged; the periodic list of held pods starts it again
+                log.exception("capture of pod %s failed", pod["metadata"].get("name"))
+            finally:
+                state.captures.discard(key)
+
+        task = asyncio.create_task(capture())
+        state.capture_tasks.add(task)
+        task.add_done_callback(state.capture_tasks.discard)
+
+    def capture_all(state: OperatorState, pods: list[dict[str, Any]]) -> None:
+        for pod in pods:
+            start_capture(state, pod)
+
+    @kopf.on.event(
+        "", "v1", "pods", labels={INJECTED_WORKLOAD_LABEL: kopf.PRESENT}, id="capture_forensics"
+    )
+    async def capture_forensics(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+        """Capture a terminating injected pod's evidence, then let it go; or capture a running
+        one that asks for it (annotation aigis.dev/capture=now) without stopping it.
+
+        A raw event handler: kopf adds nothing to the pods, and after a restart the initial
+        list replays every terminating pod, so an interrupted capture resumes. The capture of a
+        terminating pod runs as a task of its own: kopf cancels a handler when it stops
+        watching (a namespace being deleted), and the pod must still be released.
+        """
         state: OperatorState = memo.state
-        await state.enforcer.kube.remove_pod_finalizer(
-            meta["namespace"], meta["name"], finalizers, FORENSICS_FINALIZER
-        )
-        metrics.FORENSICS_RELEASES.labels(reason=EVIDENCE_NOT_CAPTURED).inc()
+        meta = body["metadata"]
+        pod = dict(body)
+        if meta.get("deletionTimestamp"):
+            if FORENSICS_FINALIZER in (meta.get("finalizers") or []):
+                start_capture(state, pod)
+        elif (meta.get("annotations") or {}).get(CAPTURE_ANNOTATION) == CAPTURE_NOW:
+            key = on_demand_snapshot_name(str(meta.get("uid")), str(meta.get("resourceVersion")))
+            if key in state.captures:
+                return
+            state.captures.add(key)
+            try:
+                await capture_on_demand(
+                    state.enforcer.kube, state.storage, pod, state.capture_settings, key
+                )
+                # The request is answered; a new `now` asks again.
+                await state.enforcer.kube.request(
+                    "PATCH",
+                    f"/api/v1/namespaces/{meta['namespace']}/pods/{meta['name']}",
+                    body={"metadata": {"annotations": {CAPTURE_ANNOTATION: None}}},
+                    content_type="application/merge-patch+json",
+                )
+            except KubeError as exc:
+                if exc.status != 404:
+                    raise
+            finally:
+                state.captures.discard(key)
+
+    @kopf.on.event(GROUP, VERSION, "forensicsnapshots", id="capture_requested")
+    async def capture_requested(
+        event: kopf.RawEvent, body: kopf.Body, memo: kopf.Memo, **_: Any
+    ) -> None:
+        """A ForensicSnapshot someone created (no status yet, OnDemand): capture its pod now."""
+        meta, spec = body["metadata"], body.get("spec") or {}
+        if (
+            event.get("type") == "DELETED"
+            or (body.get("status") or {}).get("phase")
+            or spec.get("trigger") != "OnDemand"
+        ):
+            return
+        state: OperatorState = memo.state
+        key = str(meta["name"])
+        if key in state.captures:
+            return
+        state.captures.add(key)
+        try:
+            kube = state.enforcer.kube
+            wanted = spec.get("pod") or {}
+            path = f"/api/v1/namespaces/{meta['namespace']}/pods/{wanted.get('name')}"
+            pod = await kube.request("GET", path)
+            if pod is None or (wanted.get("uid") and pod["metadata"].get("uid") != wanted["uid"]):
+                await patch_snapshot_status(
+                    kube,
+                    meta["namespace"],
+                    key,
+                    {
+                        "phase": "Failed",
+                        "complete": False,
+                        "reasons": [f"pod {wanted.get('name')} not found"],
+                        "message": "nothing captured: the pod is not there",
+                    },
+                )
+                return
+            await capture_on_demand(kube, state.storage, pod, state.capture_settings, key)
+        finally:
+            state.captures.discard(key)
 
     @kopf.on.resume(GROUP, VERSION, AICLUSTERPOLICIES, id="validate")
     @kopf.on.create(GROUP, VERSION, AICLUSTERPOLICIES, id="validate")

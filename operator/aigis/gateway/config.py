@@ -237,11 +237,19 @@ def dump_gateway_config(config: GatewayConfig) -> str:
 
 
 def parse_gateway_config(text: str | bytes) -> tuple[GatewayConfig | None, list[FieldError]]:
-    """Read a config file (JSON or YAML); the config, or every problem with its field path."""
+    """Read a config file (JSON or YAML); the config, or every problem with its field path.
+
+    JSON is read as JSON first: it is what the operator writes, and YAML refuses characters JSON
+    allows in strings (a DEL in a deny pattern, say), so a valid rendered config would otherwise
+    be refused by the gateway it was rendered for.
+    """
     try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        return None, [FieldError("<config>", f"is not valid YAML or JSON: {exc}")]
+        data = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            return None, [FieldError("<config>", f"is not valid YAML or JSON: {exc}")]
     if not isinstance(data, dict):
         return None, [FieldError("<config>", "must be a mapping of gateway settings")]
     try:

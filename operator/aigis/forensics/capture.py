@@ -1,0 +1,454 @@
+"""Capturing a pod: collect its evidence, build and sign the bundle, store it, record it.
+
+`capture_pod` is the whole of one capture, resumable and idempotent: its ForensicSnapshot is
+named by the caller from the pod's UID, so a capture interrupted (operator restart, lost
+connection) and started again finds the same snapshot and finishes it, and one already stored
+is not taken twice. Every artifact that cannot be had (logs unavailable, no workload, a missing
+Secret, the time limit) becomes a recorded reason and an incomplete bundle, never an exception;
+only a failure to store anything at all raises.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Final
+from urllib.parse import quote
+
+from aigis.admission.mutation import GATEWAY_CONTAINER
+from aigis.admission.mutation import WORKLOAD_LABEL as INJECTED_WORKLOAD_LABEL
+from aigis.forensics import bundle
+from aigis.forensics.evidence import (
+    POD_UID_LABEL,
+    Collection,
+    LogTail,
+    capture_facts,
+    container_names,
+    expiry,
+    redact_pod,
+    restart_counts,
+    rfc3339,
+    selecting_policies,
+    summarize,
+    whole_lines,
+)
+from aigis.forensics.signing import ensure_signing_key
+from aigis.forensics.storage import EvidenceStorage
+from aigis.gateway.audit import verify_audit_chain
+from aigis.gateway.identity import AUDIT_KEY_SECRET_KEY, audit_key_secret_name
+from aigis.kube import KubeClient, KubeError, namespaced_path
+
+log = logging.getLogger(__name__)
+
+SNAPSHOTS: Final = "/apis/aigis.dev/v1alpha1"
+DEFAULT_LOGS_MAX_BYTES: Final = 10 * 1024 * 1024
+DEFAULT_RETENTION_DAYS: Final = 30
+
+
+@dataclass(frozen=True, slots=True)
+class CaptureSettings:
+    """How captures run; one object, from the operator's settings."""
+
+    timeout_seconds: float = 120.0
+    """A capture still collecting after this long is stored incomplete with what it has."""
+    signing_namespace: str | None = None
+    """Where the signing key lives; None: the pod's namespace."""
+
+
+@dataclass(frozen=True, slots=True)
+class CaptureOutcome:
+    snapshot: str
+    namespace: str
+    complete: bool
+    size: int
+    reasons: tuple[str, ...]
+    resumed: bool
+    """The snapshot was already stored: nothing was captured again."""
+
+    @property
+    def outcome(self) -> str:
+        return "complete" if self.complete else "incomplete"
+
+
+def snapshots_path(namespace: str, name: str = "") -> str:
+    return namespaced_path(SNAPSHOTS, namespace, "forensicsnapshots", name)
+
+
+def snapshot_manifest(
+    namespace: str, name: str, pod: Mapping[str, Any], trigger: str
+) -> dict[str, Any]:
+    meta = pod["metadata"]
+    return {
+        "apiVersion": "aigis.dev/v1alpha1",
+        "kind": "ForensicSnapshot",
+        "metadata": {
+            "name": name,
+            "namespace": namespace,
+            "labels": {POD_UID_LABEL: str(meta.get("uid") or "")[:63]},
+        },
+        "spec": {"pod": {"name": meta["name"], "uid": meta.get("uid")}, "trigger": trigger},
+    }
+
+
+async def ensure_snapshot(
+    kube: KubeClient, namespace: str, name: str, pod: Mapping[str, Any], trigger: str
+) -> dict[str, Any]:
+    """The snapshot object, created unless it exists (a resumed capture)."""
+    try:
+        created = await kube.request(
+            "POST", snapshots_path(namespace), body=snapshot_manifest(namespace, name, pod, trigger)
+        )
+        if created:
+            return created
+    except KubeError as exc:
+        if exc.status != 409:
+            raise
+    found = await kube.request("GET", snapshots_path(namespace, name))
+    if found is None:
+        raise KubeError("GET", snapshots_path(namespace, name), 404, "snapshot vanished")
+    return found
+
+
+async def patch_snapshot_status(
+    kube: KubeClient, namespace: str, name: str, status: Mapping[str, Any]
+) -> None:
+    await kube.request(
+        "PATCH",
+        snapshots_path(namespace, name) + "/status",
+        body={"status": dict(status)},
+        content_type="application/merge-patch+json",
+    )
+
+
+# --- collecting ------------------------------------------------------------------------------
+
+
+class _Deadline:
+    def __init__(self, seconds: float, clock: Callable[[], float]) -> None:
+        self._clock = clock
+        self._end = clock() + seconds
+        self.seconds = seconds
+
+    def left(self) -> float:
+        return self._end - self._clock()
+
+
+async def _step(
+    collection: Collection, name: str, deadline: _Deadline, work: Awaitable[object]
+) -> None:
+    """Run one collection step within what is left of the time limit; a failure or the limit
+    becomes a recorded reason for `name`."""
+    left = deadline.left()
+    if left <= 0:
+        collection.lack(name, f"not collected: the {deadline.seconds:.0f}s capture limit passed")
+        if asyncio.iscoroutine(work):
+            work.close()
+        return
+    try:
+        async with asyncio.timeout(left):
+            await work
+    except TimeoutError:
+        collection.lack(name, f"cut off: the {deadline.seconds:.0f}s capture limit passed")
+    except KubeError as exc:
+        collection.lack(name, f"the API server refused: {exc.status} {bundle_reason(exc)}")
+    except Exception as exc:  # recorded, never fatal: the rest of the evidence still counts
+        log.exception("collecting %s failed", name)
+        collection.lack(name, f"failed: {type(exc).__name__}: {exc}")
+
+
+def bundle_reason(exc: KubeError) -> str:
+    return str(exc).split(": ", 1)[-1][:300]
+
+
+async def _collect_log(
+    kube: KubeClient,
+    collection: Collection,
+    pod: Mapping[str, Any],
+    container: str,
+    cap: int,
+    *,
+    previous: bool,
+) -> bytes:
+    meta = pod["metadata"]
+    tail = LogTail(cap)
+    await kube.pod_log(meta["namespace"], meta["name"], container, tail.add, previous=previous)
+    name = f"logs/{container}{'.previous' if previous else ''}.log"
+    collection.add(name, tail.data())
+    if tail.truncated:
+        collection.notes.setdefault("truncatedLogs", {})[name] = (
+            f"kept the last {len(tail.data())} of {tail.total} bytes (logsMaxBytes {cap})"
+        )
+    return whole_lines(tail.data(), tail.truncated)
+
+
+def audit_verdict(log_bytes: bytes, key: bytes | None) -> str:
+    """The gateway's audit lines (the log lines that carry a MAC) verified under `key`."""
+    lines = [line for line in log_bytes.splitlines() if b'"mac"' in line]
+    if not lines:
+        return "not verified: the gateway's log holds no audit lines"
+    if key is None:
+        return f"not verified: no audit key; {len(lines)} audit line(s) kept as captured"
+    problems = verify_audit_chain(lines, key)
+    if not problems:
+        return f"intact: {len(lines)} audit line(s) verified"
+    shown = "; ".join(str(p) for p in problems[:5])
+    return f"broken: {len(problems)} problem(s) in {len(lines)} audit line(s): {shown}"
+
+
+async def collect(
+    kube: KubeClient,
+    pod: Mapping[str, Any],
+    *,
+    timeout_seconds: float,
+    clock: Callable[[], float] = time.monotonic,
+) -> tuple[Collection, dict[str, Any] | None]:
+    """Everything the bundle holds about `pod`, with a reason for each part it lacks; and the
+    pod's AIWorkload (None when it could not be read)."""
+    collection = Collection()
+    deadline = _Deadline(timeout_seconds, clock)
+    meta = pod["metadata"]
+    namespace = str(meta["namespace"])
+    labels = dict(meta.get("labels") or {})
+    workload_name = labels.get(INJECTED_WORKLOAD_LABEL)
+
+    redacted, paths = redact_pod(pod)
+    collection.add("pod.json", bundle.canonical_json(redacted))
+    collection.notes["redacted"] = paths
+    collection.notes["restartCounts"] = restart_counts(pod)
+    if not (pod.get("spec") or {}).get("nodeName"):
+        collection.notes["node"] = "the pod was never scheduled to a node"
+
+    workload: dict[str, Any] | None = None
+
+    async def read_workload() -> None:
+        nonlocal workload
+        if not workload_name:
+            collection.lack("workload.json", "the pod has no aigis.dev/workload label")
+            return
+        found = await kube.get_aiworkload(namespace, workload_name)
+        if found is None:
+            collection.lack("workload.json", f"AIWorkload {namespace}/{workload_name} not found")
+            return
+        workload = found
+        collection.add(
+            "workload.json",
+            bundle.canonical_json(
+                {
+                    "name": workload_name,
+                    "uid": (found.get("metadata") or {}).get("uid"),
+                    "generation": (found.get("metadata") or {}).get("generation"),
+                    "spec": found.get("spec"),
+                }
+            ),
+        )
+
+    await _step(collection, "workload.json", deadline, read_workload())
+    forensics = ((workload or {}).get("spec") or {}).get("forensics") or {}
+    cap = int(forensics.get("logsMaxBytes") or DEFAULT_LOGS_MAX_BYTES)
+
+    counts = restart_counts(pod)
+    gateway_log: bytes | None = None
+    for container in container_names(pod):
+
+        async def current(c: str = container) -> None:
+            nonlocal gateway_log
+            kept = await _collect_log(kube, collection, pod, c, cap, previous=False)
+            if c == GATEWAY_CONTAINER:
+                gateway_log = kept
+
+        await _step(collection, f"logs/{container}.log", deadline, current())
+        if counts.get(container, 0) > 0:
+            await _step(
+                collection,
+                f"logs/{container}.previous.log",
+                deadline,
+                _collect_log(kube, collection, pod, container, cap, previous=True),
+            )
+
+    async def read_events() -> None:
+        found = await kube.request(
+            "GET",
+            namespaced_path("/api/v1", namespace, "events"),
+            query={"fieldSelector": f"involvedObject.uid={meta.get('uid')}"},
+        )
+        items = sorted(
+            (found or {}).get("items") or [],
+            key=lambda e: (
+                str(e.get("firstTimestamp") or e.get("eventTime") or ""),
+                str(e["metadata"]["name"]),
+            ),
+        )
+        for event in items:
+            event.get("metadata", {}).pop("managedFields", None)
+        collection.add("events.json", bundle.canonical_json(items))
+
+    await _step(collection, "events.json", deadline, read_events())
+
+    async def read_policies() -> None:
+        found = await kube.request(
+            "GET", namespaced_path("/apis/networking.k8s.io/v1", namespace, "networkpolicies")
+        )
+        chosen = selecting_policies((found or {}).get("items") or [], labels)
+        collection.add("networkpolicies.json", bundle.canonical_json(chosen))
+
+    await _step(collection, "networkpolicies.json", deadline, read_policies())
+
+    if GATEWAY_CONTAINER in container_names(pod):
+
+        async def verify_audit() -> None:
+            key = None
+            if workload_name:
+                secret = await kube.get_secret(namespace, audit_key_secret_name(workload_name))
+                encoded = ((secret or {}).get("data") or {}).get(AUDIT_KEY_SECRET_KEY)
+                key = base64.b64decode(encoded) if isinstance(encoded, str) else None
+            collection.notes["auditChain"] = (
+                audit_verdict(gateway_log, key)
+                if gateway_log is not None
+                else "not verified: the gateway's log could not be read"
+            )
+
+        await _step(collection, "audit chain", deadline, verify_audit())
+    else:
+        collection.notes["auditChain"] = "no gateway container in the pod"
+
+    if forensics.get("checkpoint"):
+        await _step(collection, "checkpoint", deadline, _checkpoint(kube, collection, pod))
+    return collection, workload
+
+
+async def _checkpoint(kube: KubeClient, collection: Collection, pod: Mapping[str, Any]) -> None:
+    """Ask the kubelet (through the API server's node proxy) to checkpoint each container.
+
+    The kubelet writes the checkpoint archive on its node and answers with its path; the bundle
+    records the paths, or why there are none (the feature is off, the runtime lacks it, the
+    pod is gone).
+    """
+    meta = pod["metadata"]
+    node = (pod.get("spec") or {}).get("nodeName")
+    if not node:
+        collection.lack("checkpoint", "the pod has no node to checkpoint on")
+        return
+    results = {}
+    for container in container_names(pod):
+        path = (
+            f"/api/v1/nodes/{quote(node)}/proxy/checkpoint/"
+            f"{quote(meta['namespace'])}/{quote(meta['name'])}/{quote(container)}"
+        )
+        try:
+            answer = await kube.request("POST", path, timeout=60)
+            results[container] = {"checkpoint": (answer or {}).get("items")}
+        except KubeError as exc:
+            results[container] = {"unsupported": f"{exc.status} {bundle_reason(exc)}"}
+    collection.add("checkpoint.json", bundle.canonical_json(results))
+    failed = [c for c, r in results.items() if "unsupported" in r]
+    if failed:
+        collection.lack("checkpoint", f"the kubelet did not checkpoint {', '.join(failed)}")
+
+
+# --- the whole capture ---------------------------------------------------------------------
+
+
+async def capture_pod(
+    kube: KubeClient,
+    storage: EvidenceStorage,
+    pod: Mapping[str, Any],
+    *,
+    snapshot_name: str,
+    trigger: str,
+    settings: CaptureSettings,
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    snapshot_namespace: str | None = None,
+) -> CaptureOutcome:
+    """Capture `pod` into ForensicSnapshot `snapshot_name` (created if needed) and store it.
+
+    Returns at once when that snapshot is already stored. Raises `KubeError` or
+    `StorageError` only when the snapshot or the bundle could not be written at all.
+    """
+    meta = pod["metadata"]
+    namespace = snapshot_namespace or str(meta["namespace"])
+    snapshot = await ensure_snapshot(kube, namespace, snapshot_name, pod, trigger)
+    status = snapshot.get("status") or {}
+    if status.get("phase") == "Stored":
+        return CaptureOutcome(
+            snapshot_name,
+            namespace,
+            bool(status.get("complete")),
+            int(status.get("sizeBytes") or 0),
+            tuple(status.get("reasons") or ()),
+            resumed=True,
+        )
+    await patch_snapshot_status(
+        kube, namespace, snapshot_name, {"phase": "Capturing", "message": "collecting evidence"}
+    )
+    collection, workload = await collect(kube, pod, timeout_seconds=settings.timeout_seconds)
+    key = await ensure_signing_key(kube, settings.signing_namespace or namespace)
+    captured_at = now()
+    artifacts = [bundle.Artifact(n, d) for n, d in sorted(collection.artifacts.items())]
+    workload_name = (meta.get("labels") or {}).get(INJECTED_WORKLOAD_LABEL)
+    key_id = bundle.key_id(key.public_key())
+    manifest = bundle.build_manifest(
+        artifacts,
+        capture_facts(
+            pod=pod,
+            trigger=trigger,
+            captured_at=captured_at,
+            collection=collection,
+            key_id=key_id,
+            workload=workload_name,
+        ),
+    )
+    signature = bundle.sign(manifest, key)
+    data = bundle.build_bundle(artifacts, manifest, signature)
+    retention = int(
+        (((workload or {}).get("spec") or {}).get("forensics") or {}).get("retentionDays")
+        or DEFAULT_RETENTION_DAYS
+    )
+    location = await storage.store(
+        namespace, snapshot, data, retain_until=expiry(captured_at, retention)
+    )
+    reasons = list(collection.missing)
+    await patch_snapshot_status(
+        kube,
+        namespace,
+        snapshot_name,
+        {
+            "phase": "Stored",
+            "complete": collection.complete,
+            "reasons": [r[:1024] for r in reasons[:256]],
+            "capturedAt": rfc3339(captured_at),
+            "expiresAt": rfc3339(expiry(captured_at, retention)),
+            "nodeName": (pod.get("spec") or {}).get("nodeName"),
+            "artifacts": [
+                {"name": a.name, "sha256": a.sha256, "size": len(a.data)} for a in artifacts
+            ],
+            "manifestSha256": hashlib.sha256(manifest).hexdigest(),
+            "signature": signature.decode(),
+            "signingKeyId": key_id,
+            "auditChain": str(collection.notes.get("auditChain", ""))[:1024],
+            "storage": location,
+            "sizeBytes": len(data),
+            "message": summarize(collection.complete, reasons, len(data)),
+        },
+    )
+    return CaptureOutcome(
+        snapshot_name, namespace, collection.complete, len(data), tuple(reasons), resumed=False
+    )
+
+
+async def load_bundle(
+    kube: KubeClient, storage: EvidenceStorage, namespace: str, name: str
+) -> tuple[dict[str, Any], bytes]:
+    """A stored snapshot and its bundle's bytes; `LookupError` when there is no stored one."""
+    snapshot = await kube.request("GET", snapshots_path(namespace, name))
+    if snapshot is None:
+        raise LookupError(f"ForensicSnapshot {namespace}/{name} not found")
+    status = snapshot.get("status") or {}
+    if status.get("phase") != "Stored" or not status.get("storage"):
+        raise LookupError(f"ForensicSnapshot {namespace}/{name} has no stored bundle yet")
+    return snapshot, await storage.load(namespace, status["storage"])
