@@ -12,6 +12,7 @@ the garbage collector remove them with their AIWorkload; aigis itself never has 
 from __future__ import annotations
 
 import asyncio
+import fnmatch
 import logging
 import secrets
 from collections.abc import Callable, Mapping
@@ -105,6 +106,7 @@ class WorkloadEnforcer:
         self._addresses = AddressBook(resolver or make_resolver(settings), clock=clock)
         self._applied: dict[tuple[str, str, str], _Applied] = {}
         self._cilium_seen: tuple[bool, float] | None = None
+        self._namespaces = settings.namespaces
         self._audit_keys: set[tuple[str, str]] = set()
         """(namespace, Secret name) of audit keys seen in place since the last forced pass."""
 
@@ -323,8 +325,16 @@ class WorkloadEnforcer:
         return meta.get("uid") == uid and "deletionTimestamp" not in meta
 
     async def touch_workloads(self, annotation: str, value: str) -> None:
-        """Annotate every AIWorkload so kopf reconciles each of them again now."""
-        workloads = await self.kube.list_aiworkloads()
+        """Annotate every AIWorkload this operator watches so kopf reconciles each again now.
+
+        An operator limited to some namespaces (`--namespace`) touches only those: another
+        operator, or nobody, owns the rest.
+        """
+        workloads = [
+            w
+            for w in await self.kube.list_aiworkloads()
+            if self.watches(str(w.get("metadata", {}).get("namespace", "")))
+        ]
         limit = asyncio.Semaphore(16)
 
         async def touch(meta: Mapping[str, Any]) -> None:
@@ -338,6 +348,12 @@ class WorkloadEnforcer:
                         raise
 
         await asyncio.gather(*(touch(w["metadata"]) for w in workloads))
+
+    def watches(self, namespace: str) -> bool:
+        """Whether `namespace` is one this operator reconciles (all, when none is named)."""
+        return not self._namespaces or any(
+            fnmatch.fnmatchcase(namespace, pattern) for pattern in self._namespaces
+        )
 
     def _publish(self) -> None:
         for kind in (NETWORK_POLICY, CILIUM_POLICY):
