@@ -11,7 +11,7 @@ KUBECTL := $(AIGIS_CACHE)/bin/kubectl --kubeconfig $(KUBECONFIG_PATH)
 
 .PHONY: help
 help: ## List the targets.
-	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
 
 .PHONY: sync
 sync: ## Install aigis and its pinned dependencies into .venv (uv.lock).
@@ -50,11 +50,34 @@ bench: sync control-plane ## Benchmarks: they print numbers (see bench/); tests 
 	@$(UV) run --frozen python bench/admission_engine.py
 	@$(UV) run --frozen python bench/admission_server.py
 	@$(UV) run --frozen python bench/guardrails.py
+	@$(UV) run --frozen --group train python bench/guardrails_loso.py
 	@$(UV) run --frozen python bench/gateway.py
+	@$(UV) run --frozen python bench/forensics.py
 
 .PHONY: crds
-crds: sync ## Regenerate crds/ from the pydantic models.
+crds: sync ## Regenerate crds/ from the pydantic models (and the chart's copy of them).
 	@$(UV) run --frozen aigis crds --output-dir crds
+	@rm -f charts/aigis/crds/*.yaml && cp crds/*.yaml charts/aigis/crds/
+
+.PHONY: image
+image: ## Build the aigis image with buildah (hack/build-image.sh) and check that it runs.
+	@hack/build-image.sh
+
+.PHONY: chart-lint
+chart-lint: sync control-plane ## helm lint/template the chart for several value sets; promtool on its alerts.
+	@hack/pytest.sh tests/unit/test_chart.py
+
+.PHONY: chart-dashboards
+chart-dashboards: sync ## Regenerate the chart's Grafana dashboards (hack/dashboards.py).
+	@$(UV) run --frozen python hack/dashboards.py
+
+.PHONY: e2e-kind
+e2e-kind: ## Install the chart into a kind cluster with the local image (needs kind; not run in CI).
+	@hack/e2e-kind.sh
+
+.PHONY: train-guardrails
+train-guardrails: sync ## Retrain the prompt-injection model from ../shared/data (deterministic; CHECK=1 verifies).
+	@$(UV) run --frozen --group train python hack/train_guardrails.py $(if $(CHECK),--check)
 
 .PHONY: control-plane
 control-plane: ## Build (or find cached) etcd, Kubernetes, kwok and helm binaries, showing progress.
