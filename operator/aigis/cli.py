@@ -380,6 +380,7 @@ def _register_component_commands() -> None:
     from aigis.admission.rules.cli import rules
     from aigis.gateway.cli import audit, gateway
     from aigis.guardrails.cli import guard
+    from aigis.oversight.cli import bom_command, discover_command
     from aigis.scan import scan
     from aigis.webhook.cli import webhook
 
@@ -389,6 +390,8 @@ def _register_component_commands() -> None:
     main.add_command(scan)
     main.add_command(rules)
     main.add_command(audit)
+    main.add_command(discover_command)
+    main.add_command(bom_command)
 
 
 _register_component_commands()

@@ -14,17 +14,28 @@ reviewed as written, before the gateway is added: an `aigis-gateway` container i
 template is someone else's and refused, as the webhook refuses it on a template and on a pod that
 is not exactly what the injection renders.
 
+A directory holding `Chart.yaml` is a Helm chart: it is rendered with `helm template` (with the
+`--values` files given) and the rendered objects are reviewed, each attributed to the template
+file it came from (`# Source:`), at line 1 since rendered lines are not the template's.
+
+Output: a table for people, JSON Lines for scripts, or SARIF 2.1.0 for code-scanning UIs
+(`aigis.oversight.sarif`): a result per finding with the file, the object's first line and the
+field path.
+
 Exit status: 0 when every object is allowed (warnings included), 1 when one is denied, 2 on bad
-input (unreadable path, YAML or JSON that does not parse, with the file and line). When any input
-is bad nothing is reviewed: a missing AIWorkload or policy would make the decisions wrong.
+input (unreadable path, YAML or JSON that does not parse, with the file and line; a chart that
+does not render or no helm to render it). When any input is bad nothing is reviewed: a missing
+AIWorkload or policy would make the decisions wrong.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
+import subprocess
 import sys
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -43,11 +54,15 @@ from aigis.admission.manifests import (
     object_namespace,
 )
 from aigis.admission.reasons import Reason
+from aigis.oversight.sarif import Finding, finding_uri, render_sarif
 
 EXIT_DENIED = 1
 EXIT_BAD_INPUT = 2
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 STDIN = "-"
+CHART_FILE = "Chart.yaml"
+HELM_TIMEOUT_SECONDS = 120
+_HELM_SOURCE = "# Source: "
 
 _Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -64,6 +79,14 @@ class Document:
     obj: Mapping[str, Any]
 
 
+def split_source(source: str) -> tuple[str, int]:
+    """`file:line` as (file, line); line 1 when the source names no line."""
+    name, colon, line = source.rpartition(":")
+    if colon and line.isdigit():
+        return name, int(line)
+    return source, 1
+
+
 @dataclass(frozen=True, slots=True)
 class Review:
     """The decision on one object, with what identifies it in the output."""
@@ -73,6 +96,15 @@ class Review:
     namespace: str | None
     name: str
     decision: Decision
+
+    @property
+    def file(self) -> str:
+        return split_source(self.source)[0]
+
+    @property
+    def line(self) -> int:
+        """The first line of the object's document."""
+        return split_source(self.source)[1]
 
     @property
     def verdict(self) -> str:
@@ -142,7 +174,74 @@ def _documents(value: object, where: str) -> list[Document]:
     return [Document(where, obj) for obj in expand_lists([value])]
 
 
-def read_documents(sources: Sequence[str], stdin: TextIO) -> tuple[list[Document], list[str]]:
+ChartRenderer = Callable[[Path], str]
+"""Renders a Helm chart directory to the YAML stream `helm template` prints."""
+
+
+def is_chart(path: Path) -> bool:
+    """Whether `path` is a Helm chart directory (it holds Chart.yaml)."""
+    return path.is_dir() and (path / CHART_FILE).is_file()
+
+
+def chart_documents(rendered: str, chart: Path) -> list[Document]:
+    """The objects `helm template` rendered from `chart`, each attributed to its template file.
+
+    helm starts each document with `# Source: <chart name>/templates/x.yaml`; the chart name
+    is replaced by the chart's directory, so the file is the one in the repository.
+    """
+    documents = parse_documents(rendered, f"helm template {chart}")
+    sources: dict[int, str] = {}
+    current = str(chart / CHART_FILE)
+    for number, line in enumerate(rendered.splitlines(), start=1):
+        if line.startswith(_HELM_SOURCE):
+            _, _, inside = line[len(_HELM_SOURCE) :].strip().partition("/")
+            current = str(chart / inside) if inside else current
+        sources[number] = current
+    attributed = []
+    for document in documents:
+        start = split_source(document.source)[1]
+        attributed.append(Document(f"{sources.get(start, current)}:1", document.obj))
+    return attributed
+
+
+def helm_renderer(helm: str | None, values: Sequence[Path]) -> ChartRenderer:
+    """`helm template` with `--values` files, as a ChartRenderer; InputError when helm is missing
+    or the chart does not render."""
+
+    def render(chart: Path) -> str:
+        binary = find_helm(helm)
+        if binary is None:
+            raise InputError(
+                f"{chart}: is a Helm chart; rendering it needs helm: install helm or pass "
+                "--helm PATH"
+            )
+        argv = [binary, "template", chart.resolve().name, str(chart)]
+        for path in values:
+            argv += ["--values", str(path)]
+        try:
+            result = subprocess.run(
+                argv, capture_output=True, text=True, timeout=HELM_TIMEOUT_SECONDS, check=False
+            )
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise InputError(f"{chart}: helm template failed: {exc}") from exc
+        if result.returncode != 0:
+            raise InputError(f"{chart}: helm template failed: {result.stderr.strip()}")
+        return result.stdout
+
+    return render
+
+
+def find_helm(helm: str | None) -> str | None:
+    """The helm binary: `helm` as given, else aigis's own (~/.cache/aigis/bin), else PATH's."""
+    if helm is not None:
+        return helm if Path(helm).is_file() else shutil.which(helm)
+    cached = Path.home() / ".cache" / "aigis" / "bin" / "helm"
+    return str(cached) if cached.is_file() else shutil.which("helm")
+
+
+def read_documents(
+    sources: Sequence[str], stdin: TextIO, *, render_chart: ChartRenderer | None = None
+) -> tuple[list[Document], list[str]]:
     """Every object of every source, and every problem found reading them."""
     documents: list[Document] = []
     problems: list[str] = []
@@ -150,6 +249,10 @@ def read_documents(sources: Sequence[str], stdin: TextIO) -> tuple[list[Document
         try:
             if source == STDIN:
                 documents.extend(parse_documents(stdin.read(), "<stdin>"))
+                continue
+            if is_chart(Path(source)):
+                renderer = render_chart or helm_renderer(None, ())
+                documents.extend(chart_documents(renderer(Path(source)), Path(source)))
                 continue
             for path in manifest_files(Path(source)):
                 try:
@@ -235,6 +338,36 @@ def as_rows(review: Review) -> Iterator[str]:
         yield f"         fix: {reason.fix}"
 
 
+def sarif_findings(reviews: Sequence[Review], root: str | None = None) -> list[Finding]:
+    """Every finding of every review, for `aigis.oversight.sarif`."""
+    findings: list[Finding] = []
+    for review in reviews:
+        denied = {id(r) for r in review.decision.denied}
+        where = f"{review.namespace}/{review.name}" if review.namespace else review.name
+        for reason in review.decision.reasons:
+            findings.append(
+                Finding(
+                    rule=reason.rule,
+                    level="error" if id(reason) in denied else "warning",
+                    message=reason.message,
+                    fix=reason.fix,
+                    uri=finding_uri(review.file, root),
+                    line=review.line,
+                    path=reason.path,
+                    object_name=f"{review.kind} {where}",
+                )
+            )
+    return findings
+
+
+def as_sarif(reviews: Sequence[Review], root: str | None = None) -> str:
+    """The SARIF 2.1.0 log of every finding."""
+    from aigis import __version__
+
+    log = render_sarif(sarif_findings(reviews, root), version=__version__)
+    return json.dumps(log, indent=2, ensure_ascii=False)
+
+
 def parse_now(text: str | None) -> datetime:
     """`--now`: an ISO date or date-time (UTC when no zone is given); the current time if None."""
     if text is None:
@@ -270,10 +403,11 @@ def parse_label_list(text: str | None) -> dict[str, str]:
 @click.option(
     "--output",
     "-o",
-    type=click.Choice(["table", "json"]),
+    type=click.Choice(["table", "json", "sarif"]),
     default="table",
     show_default=True,
-    help="A table for people, or one JSON object per reviewed object (JSON Lines).",
+    help="A table for people, one JSON object per reviewed object (JSON Lines), or a SARIF "
+    "2.1.0 log for code-scanning UIs.",
 )
 @click.option(
     "--namespace",
@@ -299,6 +433,21 @@ def parse_label_list(text: str | None) -> dict[str, str]:
     default=None,
     help="The namespace aigis runs in: never governed, as in the cluster.",
 )
+@click.option(
+    "--helm",
+    "helm",
+    default=None,
+    help="The helm binary that renders chart directories. Default: ~/.cache/aigis/bin/helm, "
+    "else helm on PATH.",
+)
+@click.option(
+    "--values",
+    "-f",
+    "values",
+    multiple=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="A values file for the charts among the inputs (repeatable, as helm's --values).",
+)
 def scan(
     paths: tuple[str, ...],
     output: str,
@@ -306,17 +455,20 @@ def scan(
     namespace_labels: str | None,
     now: str | None,
     aigis_namespace: str | None,
+    helm: str | None,
+    values: tuple[Path, ...],
 ) -> None:
     """Review manifests as the admission webhook would, offline (for CI).
 
-    PATH is a file, a directory (its *.yaml, *.yml and *.json files, recursively) or - for
-    standard input. AIWorkload, AIClusterPolicy and Namespace objects among the inputs are the
-    context the other objects are reviewed in. Exit status: 0 everything allowed (warnings
+    PATH is a file, a directory (its *.yaml, *.yml and *.json files, recursively), a Helm chart
+    directory (rendered with helm template) or - for standard input. AIWorkload,
+    AIClusterPolicy and Namespace objects among the inputs are the context the other objects
+    are reviewed in. Exit status: 0 everything allowed (warnings
     included), 1 something denied, 2 bad input.
     """
     moment = parse_now(now)
     extra_labels = parse_label_list(namespace_labels)
-    documents, problems = read_documents(paths, sys.stdin)
+    documents, problems = read_documents(paths, sys.stdin, render_chart=helm_renderer(helm, values))
     if problems:
         for problem in problems:
             click.echo(f"error: {problem}", err=True)
@@ -332,6 +484,8 @@ def scan(
     if output == "json":
         for review in reviews:
             click.echo(as_json(review))
+    elif output == "sarif":
+        click.echo(as_sarif(reviews, os.getcwd()))
     else:
         click.echo(f"{'RESULT':<6} {'KIND':<22} {'NAMESPACE':<20} {'NAME':<32} SOURCE")
         for review in reviews:

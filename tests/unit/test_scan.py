@@ -31,6 +31,8 @@ from aigis.cli import main
 from aigis.scan import (
     EXIT_BAD_INPUT,
     EXIT_DENIED,
+    chart_documents,
+    find_helm,
     parse_documents,
     parse_now,
 )
@@ -426,3 +428,66 @@ def test_system_namespaces_are_never_refused_by_scan(tmp_path: Path, namespace: 
     code, stdout, _ = run(str(path), "-n", namespace, "-o", "json")
     assert code == 0
     assert all(o["reasons"] == [] for o in json_lines(stdout))
+
+
+# --- Helm charts -----------------------------------------------------------------------------
+
+CHART = Path(__file__).resolve().parents[1] / "data" / "charts" / "chatbot"
+LLM_ON = Path(__file__).resolve().parents[1] / "data" / "chart-values" / "llm-on.yaml"
+REPO_CHART = Path(__file__).resolve().parents[2] / "charts" / "aigis"
+needs_helm = pytest.mark.skipif(find_helm(None) is None, reason="helm is not installed")
+
+
+@needs_helm
+def test_chart_is_rendered_and_attributed_to_its_templates() -> None:
+    code, stdout, _ = run(str(CHART), "-o", "json")
+    assert code == 0
+    rows = {o["name"]: o for o in json_lines(stdout)}
+    assert set(rows) == {"chatbot-web", "chatbot-org"}
+    assert rows["chatbot-web"]["source"] == f"{CHART}/templates/web.yaml:1"
+
+
+@needs_helm
+def test_chart_values_files_are_applied() -> None:
+    code, stdout, _ = run(str(CHART), "--values", str(LLM_ON), "-o", "json")
+    assert code == EXIT_DENIED
+    (denied,) = [o for o in json_lines(stdout) if o["decision"] == "deny"]
+    assert denied["name"] == "chatbot-llm"
+    assert denied["source"].endswith("templates/llm.yaml:1")
+
+
+@needs_helm
+def test_the_repositorys_own_chart_scans_clean() -> None:
+    code, stdout, _ = run(str(REPO_CHART), "-o", "json")
+    assert code == 0
+    assert {o["decision"] for o in json_lines(stdout)} == {"allow"}
+
+
+def test_chart_without_helm_is_bad_input(tmp_path: Path) -> None:
+    code, stdout, stderr = run(str(CHART), "--helm", str(tmp_path / "no-helm"))
+    assert code == EXIT_BAD_INPUT
+    assert "needs helm" in stderr
+    assert stdout == ""
+
+
+def test_chart_that_does_not_render_is_bad_input(tmp_path: Path) -> None:
+    write(tmp_path, "c/Chart.yaml", "apiVersion: v2\nname: c\nversion: 0.1.0\n")
+    write(tmp_path, "c/templates/x.yaml", "kind: {{ .Values.missing.key }}\n")
+    if find_helm(None) is None:
+        pytest.skip("helm is not installed")
+    code, _, stderr = run(str(tmp_path / "c"))
+    assert code == EXIT_BAD_INPUT
+    assert "helm template failed" in stderr
+
+
+def test_chart_documents_are_attributed_by_source_comment() -> None:
+    rendered = (
+        "---\n# Source: chatbot/templates/web.yaml\napiVersion: v1\nkind: Pod\n"
+        "metadata: {name: a}\n---\n# Source: chatbot/templates/sub/pod.yaml\n"
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: b}\n"
+    )
+    documents = chart_documents(rendered, Path("charts/chatbot"))
+    assert [d.source for d in documents] == [
+        "charts/chatbot/templates/web.yaml:1",
+        "charts/chatbot/templates/sub/pod.yaml:1",
+    ]

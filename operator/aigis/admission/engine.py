@@ -7,8 +7,11 @@ holding every finding as a `Reason` with rule, field path and fix.
 
 What is reviewed:
 - Objects that run pods (Pod, Deployment, StatefulSet, DaemonSet, ReplicaSet,
-  ReplicationController, Job, CronJob): the pod template, against the AIWorkload covering it (its
-  selector matches the template's labels) and the governing AIClusterPolicies.
+  ReplicationController, Job, CronJob, and the AI-native kinds of `templates.TEMPLATE_KINDS`:
+  LeaderWorkerSet, JobSet, Ray, KServe, Kubeflow training jobs): each pod template, against the
+  AIWorkload covering it (its selector matches the template's labels) and the governing
+  AIClusterPolicies. An object with several templates (a Ray head and its worker groups) gets
+  the findings of all of them.
 - AIWorkloads: what their schema cannot say (`parse_aiworkload_spec`), and the bounds of the
   governing policies (regions, providers, hosts: `evaluate_compliance`).
 - AIClusterPolicies: `parse_cluster_policy_spec`.
@@ -119,7 +122,14 @@ from aigis.admission.rules.workload import (
     workload_invalid,
     workload_not_compliant,
 )
-from aigis.admission.templates import POD_KINDS, PodTemplate, api_group, pod_template
+from aigis.admission.templates import (
+    POD_KINDS,
+    PodTemplate,
+    api_group,
+    pod_template,
+    pod_templates,
+    template_kind,
+)
 from aigis.api.aiworkload import AIWorkloadSpec
 from aigis.api.clusterpolicy import UNGOVERNABLE_NAMESPACES
 from aigis.api.common import GROUP
@@ -227,7 +237,7 @@ def gateway_injected(model: AIWorkloadSpec, template: PodTemplate, bounds: Polic
 
 def is_reviewed(obj: Mapping[str, Any]) -> bool:
     """Whether `review_object` has rules for this kind of object."""
-    return _aigis_kind(obj) is not None or pod_template(obj) is not None
+    return _aigis_kind(obj) is not None or template_kind(obj) is not None
 
 
 def review_object(
@@ -256,19 +266,29 @@ def review_object(
         if aigis_kind == "AIWorkload":
             return _decide(_review_aiworkload(obj, ctx), None)
         return _decide(_review_cluster_policy(obj), None)
-    template = pod_template(obj)
-    if template is None:
+    if template_kind(obj) is None:
         return _ALLOWED
+    templates = pod_templates(obj)
     if subresource:
-        if subresource != EPHEMERAL_CONTAINERS or not template.is_pod:
+        template = pod_template(obj)
+        if subresource != EPHEMERAL_CONTAINERS or template is None or not template.is_pod:
             return _ALLOWED
         return _review_debug_containers(template, old_object, ctx)
     if operation == "UPDATE" and old_object is not None:
-        old_template = pod_template(old_object)
-        if old_template is not None and _same_template(template, old_template, obj):
+        old_templates = pod_templates(old_object)
+        if len(old_templates) == len(templates) and all(
+            _same_template(new, old, obj) for new, old in zip(templates, old_templates, strict=True)
+        ):
             return _ALLOWED
-    findings, workload = _review_template(template, ctx)
-    return _decide(findings, workload)
+    findings: list[Finding] = []
+    covering: set[str | None] = set()
+    for template in templates:
+        found, workload = _review_template(template, ctx)
+        findings.extend(found)
+        covering.add(workload)
+    # An object whose templates a single AIWorkload covers names it; AI-native kinds can hold
+    # templates that different workloads (or none) cover.
+    return _decide(findings, covering.pop() if len(covering) == 1 else None)
 
 
 def covering_workloads(

@@ -13,6 +13,14 @@ whose name mentions a provider) need a second kind of evidence. Image rules matc
 name only (any registry, so mirrors count too) and only names that exist to serve models, so an
 nginx, postgres or redis pod never scores.
 
+AI applications are recognised too, not only model servers: a model reference in the environment
+or the arguments (`meta-llama/Llama-3.1-8B-Instruct`, `MODEL_ID=gpt-4o`), settings of AI
+frameworks (`LLM_*`, `VLLM_*`, `HF_HOME`), an OpenAI-compatible URL pointing at an in-cluster model
+service (`http://vllm.llm.svc:8000/v1`), a model-server or training launcher as the command
+(`vllm serve`, `torchrun`), and the kind of the object holding the template (a KServe
+InferenceService serves a model by definition; a RayCluster only often does). The corpus under
+`tests/data/shadow/` measures recall on AI manifests and false alarms on ordinary ones.
+
 Pure: no I/O. Must not import the webhook server, the operator or the gateway.
 """
 
@@ -40,11 +48,25 @@ AI_LABEL: Final = "ai-label"
 GENERAL_COMPUTE_IMAGE: Final = "general-compute-image"
 AMBIGUOUS_KEY: Final = "ambiguous-key"
 PROVIDER_SECRET_NAME: Final = "provider-secret-name"  # noqa: S105 - an evidence kind
+AI_KIND: Final = "ai-kind"
+AI_COMPUTE_KIND: Final = "ai-compute-kind"
+MODEL_REFERENCE: Final = "model-reference"
+MODEL_SERVER_COMMAND: Final = "model-server-command"
+MODEL_ENDPOINT: Final = "model-endpoint"
+AI_SETTING: Final = "ai-setting"
+MODEL_SETTING: Final = "model-setting"
 WEIGHTS: Final[Mapping[str, int]] = MappingProxyType(
     {
         MODEL_SERVER_IMAGE: 3,
         PROVIDER_KEY: 3,
         AI_LABEL: 3,
+        AI_KIND: 3,
+        MODEL_REFERENCE: 3,
+        MODEL_SERVER_COMMAND: 3,
+        MODEL_ENDPOINT: 2,
+        AI_SETTING: 2,
+        AI_COMPUTE_KIND: 1,
+        MODEL_SETTING: 1,
         ACCELERATOR: 2,
         PROVIDER_ENDPOINT: 2,
         GENERAL_COMPUTE_IMAGE: 1,
@@ -210,6 +232,180 @@ AI_LABELS: Final[Mapping[str, frozenset[str] | None]] = MappingProxyType(
     }
 )
 
+# Kinds of object (`aigis.admission.templates.TEMPLATE_KINDS`) that say AI on their own -> what
+# they are; the rest of that table runs AI often but not always (weak evidence below).
+AI_KINDS: Final[Mapping[str, str]] = MappingProxyType(
+    {
+        "InferenceService": "a KServe InferenceService, which serves a model",
+        "ServingRuntime": "a KServe ServingRuntime, a model server",
+        "LLMInferenceService": "a KServe LLMInferenceService, which serves an LLM",
+        "PyTorchJob": "a Kubeflow PyTorchJob, which trains a model",
+        "TFJob": "a Kubeflow TFJob, which trains a model",
+        "XGBoostJob": "a Kubeflow XGBoostJob, which trains a model",
+        "PaddleJob": "a Kubeflow PaddleJob, which trains a model",
+        "JAXJob": "a Kubeflow JAXJob, which trains a model",
+    }
+)
+AI_COMPUTE_KINDS: Final[Mapping[str, str]] = MappingProxyType(
+    {
+        "LeaderWorkerSet": "a LeaderWorkerSet, built for multi-host inference",
+        "JobSet": "a JobSet, built for distributed training",
+        "RayCluster": "a RayCluster, often used to serve or train models",
+        "RayService": "a RayService (Ray Serve), often used to serve models",
+        "RayJob": "a RayJob, often used to train models",
+        "MPIJob": "a Kubeflow MPIJob, often used to train models",
+        "Notebook": "a Kubeflow Notebook, often used to develop models",
+    }
+)
+
+# Organisations publishing models on Hugging Face (lower case): `<org>/<model>` in an environment
+# value or argument is a model reference.
+MODEL_ORGANISATIONS: Final = frozenset(
+    {
+        "meta-llama",
+        "mistralai",
+        "qwen",
+        "deepseek-ai",
+        "tiiuae",
+        "tinyllama",
+        "eleutherai",
+        "bigscience",
+        "huggingfaceh4",
+        "huggingfacetb",
+        "ibm-granite",
+        "sentence-transformers",
+        "baai",
+        "intfloat",
+        "openai-community",
+        "stabilityai",
+        "allenai",
+        "nousresearch",
+        "01-ai",
+        "databricks",
+        "lmsys",
+        "thudm",
+        "nomic-ai",
+        "bigcode",
+        "codellama",
+        "teknium",
+        "cohereforai",
+        "microsoft/phi",
+        "google/gemma",
+        "google/flan",
+        "google-bert",
+        "facebook/opt",
+        "openai/gpt-oss",
+        "openai/whisper",
+        "nvidia/llama",
+        "nvidia/nemotron",
+    }
+)
+# Model names without an organisation (`gpt-4o`, `claude-sonnet-4-5`, `llama3.1:8b` for Ollama):
+# read only in variables and flags that name a model, where they cannot be anything else.
+_MODEL_FAMILY = re.compile(
+    r"(?i)^(?:[\w.-]+/)?(?:gpt-(?:3\.5|4|5|oss)|o[134](?:-mini|-preview)?$|chatgpt|claude|gemini|"
+    r"llama|codellama|mistral|mixtral|ministral|qwen|phi-?\d|gemma|deepseek|falcon|granite|"
+    r"command-r|text-embedding|all-minilm|bge-|e5-|nomic-embed|tinyllama|smollm|starcoder|"
+    r"whisper|stable-diffusion)"
+)
+_HF_REFERENCE = re.compile(r"(?:hf://|huggingface\.co/)?([A-Za-z0-9][\w.-]*)/([\w.-]+)")
+# Variables naming a model: MODEL, MODEL_ID, LLM_MODEL, EMBEDDING_MODEL_NAME, ...
+_MODEL_VARIABLE = re.compile(r"(?:^|_)MODELS?(?:_(?:ID|NAME|PATH|REPO|URI))?$|^MODEL_")
+# Words in a variable name that belong to AI frameworks: LLM_API_BASE, VLLM_PORT, HF_HOME, ...
+AI_SETTING_WORDS: Final = frozenset(
+    {
+        "LLM",
+        "LLMS",
+        "GENAI",
+        "VLLM",
+        "OLLAMA",
+        "TGI",
+        "HF",
+        "HUGGINGFACE",
+        "TRANSFORMERS",
+        "LANGCHAIN",
+        "LANGSMITH",
+        "LITELLM",
+        "LLAMA",
+        "EMBEDDING",
+        "EMBEDDINGS",
+        "OPENAI",
+        "ANTHROPIC",
+    }
+)
+# Command-line flags of model servers and training scripts that name a model.
+MODEL_FLAGS: Final = frozenset(
+    {
+        "--model",
+        "--model-id",
+        "--model-name",
+        "--model_id",
+        "--model_name",
+        "--model_name_or_path",
+        "--model-name-or-path",
+        "--served-model-name",
+        "--model-path",
+        "--model_path",
+        "--tokenizer",
+        "--hf-model",
+    }
+)
+# Executables (and `python -m` modules) that serve or train models -> what they are.
+MODEL_SERVER_COMMANDS: Final[Mapping[str, str]] = MappingProxyType(
+    {
+        "vllm": "vLLM",
+        "vllm.entrypoints.openai.api_server": "vLLM",
+        "text-generation-launcher": "Hugging Face TGI",
+        "text-embeddings-router": "Hugging Face TEI",
+        "llama-server": "llama.cpp",
+        "llama_cpp.server": "llama.cpp",
+        "ollama": "Ollama",
+        "tritonserver": "NVIDIA Triton",
+        "torchserve": "TorchServe",
+        "mlserver": "Seldon MLServer",
+        "lmdeploy": "LMDeploy",
+        "sglang.launch_server": "SGLang",
+        "litellm": "LiteLLM",
+        "torchrun": "PyTorch distributed training",
+        "torch.distributed.run": "PyTorch distributed training",
+        "deepspeed": "DeepSpeed training",
+        "accelerate": "Hugging Face Accelerate",
+    }
+)
+# Paths of model APIs (OpenAI-compatible, Ollama, TGI) at the end of a URL.
+_MODEL_API_PATH = re.compile(
+    r"/(?:v1/(?:chat/completions|completions|embeddings|models)|api/(?:generate|chat|embeddings?)"
+    r"|generate_stream|generate)/?$"
+)
+_BASE_PATHS: Final = frozenset({"/v1", "/v1/", "/openai/v1", "/openai/v1/"})
+_URL = re.compile(r"^https?://([A-Za-z0-9.-]+)(?::\d+)?(/[^\s?#]*)?$")
+_CLUSTER_SUFFIXES: Final = (".svc", ".svc.cluster.local", ".cluster.local")
+# Words in an in-cluster host or a variable name that make a base URL a model endpoint.
+MODEL_SERVICE_WORDS: Final = frozenset(
+    {
+        "vllm",
+        "ollama",
+        "tgi",
+        "llm",
+        "llama",
+        "triton",
+        "predictor",
+        "inference",
+        "model",
+        "models",
+        "litellm",
+        "mistral",
+        "qwen",
+        "embeddings",
+        "embedding",
+        "openai",
+        "chat",
+        "completions",
+        "ai",
+        "genai",
+    }
+)
+
 _CONTAINER_LISTS: Final = ("initContainers", "containers", "ephemeralContainers")
 
 
@@ -230,6 +426,7 @@ class Evidence:
 def ai_evidence(template: PodTemplate) -> list[Evidence]:
     """Every sign that `template` runs AI, in the order they appear in the object."""
     found: list[Evidence] = []
+    found.extend(_kind_evidence(template))
     found.extend(_label_evidence(template))
     spec = template.spec
     for key in _CONTAINER_LISTS:
@@ -291,6 +488,84 @@ def provider_of_variable(name: str) -> tuple[str, str] | None:
     return None
 
 
+def model_reference(value: str, *, named_model: bool) -> str | None:
+    """The model `value` names (`meta-llama/Llama-3.1-8B`), or None. Bare family names
+    (`gpt-4o`) count only where the value is known to name a model (`named_model`)."""
+    text = value.strip()
+    if not text or len(text) > 256 or any(c.isspace() for c in text):
+        return None
+    match = _HF_REFERENCE.fullmatch(text.removeprefix("hf://").removeprefix("https://"))
+    if match is not None:
+        org, name = match.group(1).lower(), match.group(2).lower()
+        if org in MODEL_ORGANISATIONS or any(
+            f"{org}/{name}".startswith(prefix) for prefix in MODEL_ORGANISATIONS if "/" in prefix
+        ):
+            return text
+    if named_model and _MODEL_FAMILY.match(text):
+        return text
+    return None
+
+
+def model_endpoint(name: str, value: str) -> str | None:
+    """Why the URL in `value` (of variable `name`) is an in-cluster model service, or None."""
+    match = _URL.fullmatch(value.strip())
+    if match is None:
+        return None
+    host, path = match.group(1).lower(), match.group(2) or ""
+    if not ("." not in host or host.endswith(_CLUSTER_SUFFIXES)):
+        return None
+    if _MODEL_API_PATH.search(path):
+        return f"calls a model API in the cluster ({value.strip()})"
+    host_words = set(re.split(r"[.-]", host.split(".")[0]))
+    name_words = {w.lower() for w in name.split("_")}
+    if path in _BASE_PATHS and (host_words | name_words) & MODEL_SERVICE_WORDS:
+        return f"points an OpenAI-compatible client at a service in the cluster ({value.strip()})"
+    if host_words & (MODEL_SERVICE_WORDS - {"ai", "chat", "model", "models"}):
+        return f"points at an in-cluster model service ({value.strip()})"
+    return None
+
+
+def _kind_evidence(template: PodTemplate) -> Iterator[Evidence]:
+    what = AI_KINDS.get(template.kind)
+    if what is not None:
+        yield Evidence(AI_KIND, "kind", f"the object is {what}")
+        return
+    what = AI_COMPUTE_KINDS.get(template.kind)
+    if what is not None:
+        yield Evidence(AI_COMPUTE_KIND, "kind", f"the object is {what}")
+
+
+def _command_evidence(container: Mapping[str, Any], path: str) -> Iterator[Evidence]:
+    words: list[tuple[str, str]] = []
+    for key in ("command", "args"):
+        items = container.get(key)
+        if isinstance(items, list):
+            for index, item in enumerate(items):
+                if isinstance(item, str):
+                    # `sh -c "vllm serve ..."` holds the command line in one string.
+                    words.extend((f"{path}.{key}[{index}]", w) for w in item.split())
+    server_found = flag_found = model_found = False
+    for index, (where, word) in enumerate(words):
+        executable = word.rpartition("/")[2]
+        previous = words[index - 1][1] if index else ""
+        server = MODEL_SERVER_COMMANDS.get(executable) if previous != "-m" else None
+        if previous == "-m":
+            server = MODEL_SERVER_COMMANDS.get(word)
+        if server is not None and not server_found:
+            server_found = True
+            yield Evidence(MODEL_SERVER_COMMAND, where, f"runs {quote(word)}, {server}")
+        flag, equals, inline = word.partition("=")
+        value = inline if equals else (words[index + 1][1] if index + 1 < len(words) else "")
+        if flag in MODEL_FLAGS and not flag_found:
+            flag_found = True
+            yield Evidence(AI_SETTING, where, f"passes {flag}, which names a model")
+        named = flag in MODEL_FLAGS
+        reference = model_reference(value if named else word, named_model=named)
+        if reference is not None and not model_found:
+            model_found = True
+            yield Evidence(MODEL_REFERENCE, where, f"names the model {quote(reference)}")
+
+
 def _label_evidence(template: PodTemplate) -> Iterator[Evidence]:
     labels = template.labels
     for key, values in AI_LABELS.items():
@@ -338,6 +613,7 @@ def _container_evidence(container: Mapping[str, Any], path: str) -> Iterator[Evi
                     f"environment from Secret {quote(secret_name)}, named like a provider "
                     "credential",
                 )
+    yield from _command_evidence(container, path)
     yield from _resource_evidence(container.get("resources"), f"{path}.resources")
 
 
@@ -350,6 +626,7 @@ def _env_evidence(entry: Mapping[str, Any], path: str) -> Iterator[Evidence]:
             what = "API key" if kind != PROVIDER_ENDPOINT else "SDK endpoint"
             yield Evidence(kind, f"{path}.name", f"{provider} {what} in ${name}")
             return
+        yield from _setting_evidence(name, entry.get("value"), path)
     value_from = entry.get("valueFrom")
     ref = value_from.get("secretKeyRef") if isinstance(value_from, Mapping) else None
     key = ref.get("key") if isinstance(ref, Mapping) else None
@@ -362,6 +639,22 @@ def _env_evidence(entry: Mapping[str, Any], path: str) -> Iterator[Evidence]:
                 f"{path}.valueFrom.secretKeyRef.key",
                 f"{provider} credential from Secret key {quote(key)}",
             )
+
+
+def _setting_evidence(name: str, value: object, path: str) -> Iterator[Evidence]:
+    """What an ordinary variable says: a model it names, a model endpoint, an AI setting."""
+    text = value if isinstance(value, str) else ""
+    names_model = bool(_MODEL_VARIABLE.search(name.upper()))
+    reference = model_reference(text, named_model=names_model) if text else None
+    if reference is not None:
+        yield Evidence(MODEL_REFERENCE, f"{path}.value", f"${name} names the model {quote(text)}")
+    elif names_model:
+        yield Evidence(MODEL_SETTING, f"{path}.name", f"${name} looks like a model setting")
+    endpoint = model_endpoint(name, text) if text else None
+    if endpoint is not None:
+        yield Evidence(MODEL_ENDPOINT, f"{path}.value", f"${name} {endpoint}")
+    if set(name.upper().split("_")) & AI_SETTING_WORDS:
+        yield Evidence(AI_SETTING, f"{path}.name", f"${name} configures an AI framework")
 
 
 def _resource_evidence(resources: object, path: str) -> Iterator[Evidence]:
