@@ -80,6 +80,51 @@ build_kubernetes() {
   say "kubernetes v$v: done"
 }
 
+# The kubelet of the optional real node (operator/aigis/devcluster/realnode.py), from the same
+# k8s.io/kubernetes module and with the same flags as the control plane, so it reuses the Go build
+# cache of the binaries above (warm: mostly linking). Built only when asked (`$0 kubelet`) or with
+# REAL_NODE=1. CGO_ENABLED=0 as above: the kubelet needs no cgo for the cgroupfs driver.
+build_kubelet() {
+  local v=$KUBE_VERSION minor
+  minor=$(echo "$v" | cut -d. -f2)
+  if have kubelet "$v"; then say "kubelet v$v: cached"; return; fi
+  say "kubelet v$v: building (warm Go cache: 2-4 min on 2 cores; cold: about 8 min)"
+  local dir=$work/kubelet-$v
+  rm -rf "$dir"; mkdir -p "$dir"; cd "$dir"
+  go mod init local.invalid/aigis-kubelet >/dev/null 2>&1
+  local gomod
+  gomod=$(go mod download -json "k8s.io/kubernetes@v$v" | python3 -c 'import json,sys; print(json.load(sys.stdin)["GoMod"])')
+  local m
+  for m in $(awk '/=> \.\/staging\/src\//{print $1}' "$gomod"); do
+    go mod edit -replace="$m=$m@v0.$minor.${v##*.}"
+  done
+  go mod edit -require="k8s.io/kubernetes@v$v"
+  go mod edit -go="$(awk '$1=="go"{print $2; exit}' "$gomod")"
+  with_heartbeat "kubelet modules" go get "k8s.io/kubernetes/cmd/kubelet@v$v" >/dev/null
+  local ldf="-s -w" p
+  for p in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+    ldf="$ldf -X $p.gitVersion=v$v -X $p.gitMajor=1 -X $p.gitMinor=$minor -X $p.gitTreeState=clean"
+    ldf="$ldf -X $p.buildDate=1970-01-01T00:00:00Z"
+  done
+  with_heartbeat kubelet go build -trimpath -ldflags "$ldf" -o "$bin/kubelet" k8s.io/kubernetes/cmd/kubelet
+  mark kubelet "$v"
+  say "kubelet v$v: done"
+}
+
+# kube-router, for its NetworkPolicy controller only (the real node runs it with routing and the
+# service proxy off). Its go.mod has no replace directives, so `go install` works. Only with
+# REAL_NODE=1 or when named.
+build_kube_router() {
+  local v=$KUBE_ROUTER_VERSION
+  if have kube-router "$v"; then say "kube-router v$v: cached"; return; fi
+  say "kube-router v$v: building (cold: a few minutes on 2 cores)"
+  GOBIN=$bin with_heartbeat kube-router go install -trimpath \
+    -ldflags "-s -w -X github.com/cloudnativelabs/kube-router/v2/pkg/version.Version=v$v" \
+    "github.com/cloudnativelabs/kube-router/v2/cmd/kube-router@v$v"
+  mark kube-router "$v"
+  say "kube-router v$v: done"
+}
+
 build_etcd() {
   local v=$ETCD_VERSION
   if have etcd "$v"; then say "etcd v$v: cached"; return; fi
@@ -184,7 +229,29 @@ copy_pod_security_fixtures() {
   say "pod-security fixtures v$v: copied to $dest"
 }
 
-targets=${*:-etcd kwok kubernetes helm pod-security-fixtures versitygw}
+# The OASIS SARIF 2.1.0 JSON schema, which tests/conformance checks `aigis scan --output sarif`
+# against; the Go module github.com/owenrumney/go-sarif embeds it in a Go string, from which it is
+# extracted here (into the cache, never committed), so no test downloads anything.
+copy_sarif_schema() {
+  local v=$GO_SARIF_VERSION dest=$cache/schemas/sarif-schema-2.1.0.json
+  if [ "$(cat "$dest.version" 2>/dev/null)" = "$v" ]; then say "sarif schema ($v): cached"; return; fi
+  local module
+  module=$(cd "$work" && GOFLAGS= go mod download -json "github.com/owenrumney/go-sarif/v3@v$v" \
+    | python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')
+  mkdir -p "$(dirname "$dest")"
+  python3 - "$module/pkg/report/v210/sarif/schema.go" "$dest" <<'PY'
+import json, sys
+text = open(sys.argv[1], encoding="utf-8").read().split("`", 2)[1]
+json.loads(text)  # refuse to cache anything that is not the JSON schema
+open(sys.argv[2], "w", encoding="utf-8").write(text)
+PY
+  echo "$v" > "$dest.version"
+  say "sarif schema ($v): copied to $dest"
+}
+
+targets=${*:-etcd kwok kubernetes helm pod-security-fixtures versitygw sarif-schema}
+# REAL_NODE=1 adds the real node's components (docs/real-node.md) to a default build.
+if [ $# -eq 0 ] && [ "${REAL_NODE:-}" = 1 ]; then targets="$targets kubelet kube-router"; fi
 for t in $targets; do
   case $t in
     etcd) build_etcd ;;
@@ -194,7 +261,10 @@ for t in $targets; do
     pod-security-fixtures) copy_pod_security_fixtures ;;
     vegeta) build_vegeta ;;
     versitygw) build_versitygw ;;
-    *) echo "unknown component '$t' (choose from: etcd kwok kubernetes helm pod-security-fixtures vegeta versitygw)" >&2; exit 2 ;;
+    sarif-schema) copy_sarif_schema ;;
+    kubelet) build_kubelet ;;
+    kube-router) build_kube_router ;;
+    *) echo "unknown component '$t' (choose from: etcd kwok kubernetes helm pod-security-fixtures vegeta versitygw sarif-schema kubelet kube-router)" >&2; exit 2 ;;
   esac
 done
 say "binaries are in $bin ($(du -sh "$bin" | cut -f1)); Go caches: $(go env GOMODCACHE), $(go env GOCACHE)"
