@@ -51,6 +51,7 @@ bench: sync control-plane ## Benchmarks: they print numbers (see bench/); tests 
 	@$(UV) run --frozen python bench/admission_server.py
 	@$(UV) run --frozen python bench/guardrails.py
 	@$(UV) run --frozen --group train python bench/guardrails_loso.py
+	@$(UV) run --frozen python bench/guardrails_pii.py
 	@$(UV) run --frozen python bench/gateway.py
 	@$(UV) run --frozen python bench/forensics.py
 

@@ -280,7 +280,11 @@ class Confusion:
 
 
 def report_accuracy() -> None:
-    print("== Prompt-injection accuracy on the development set ==")
+    print(
+        "== Prompt-injection accuracy on the development set (IN-SAMPLE: training data of the "
+        "shipped model, and the signals were written reading it; held-out figures: "
+        "bench/guardrails_loso.py) =="
+    )
     if not DEV_SET.exists():
         print(f"  skipped: {DEV_SET} not found")
         print()

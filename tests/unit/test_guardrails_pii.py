@@ -8,9 +8,12 @@ from aigis.api.aiworkload import Guardrails
 from aigis.guardrails import GuardrailPipeline
 from aigis.guardrails.patterns import RecognizerSet
 from aigis.guardrails.pii import (
+    DEFAULT_PHONE_REGIONS,
     credit_card_valid,
     iban_span,
     luhn_valid,
+    national_phone_check,
+    phone_regions,
     pii_recognizers,
     us_ssn_valid,
 )
@@ -165,3 +168,47 @@ def test_custom_patterns_are_recognised_under_their_name() -> None:
     recognizers = RecognizerSet(pii_recognizers([], [("CUSTOMER_ID", r"\bCUS-[0-9]{6}\b")]))
     spans = list(recognizers.find("ticket for CUS-004211 and CUS-12"))
     assert [(s.recognizer.type, s.start, s.end) for s in spans] == [("CUSTOMER_ID", 11, 21)]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        pytest.param(
+            "call +44 20 7946 0958 ext. 123 now",
+            [("PHONE", "+44 20 7946 0958 ext. 123")],
+            id="phone-international-with-extension",
+        ),
+        pytest.param(
+            "office (415) 555-2671 x55", [("PHONE", "(415) 555-2671 x55")], id="phone-nanp-ext"
+        ),
+        pytest.param("ring +442079460958", [("PHONE", "+442079460958")], id="phone-e164"),
+        pytest.param(
+            "Büro 030.1234.5678 anrufen", [("PHONE", "030.1234.5678")], id="phone-dotted-national"
+        ),
+        pytest.param("due 2024-05-02 and 2024.05.02", [], id="dates-are-no-phones"),
+        pytest.param("invoice 12 345 678 90", [], id="grouped-invoice-number"),
+    ],
+)
+def test_phone_formats(text: str, expected: list[tuple[str, str]]) -> None:
+    assert found(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("data_regions", "phone"),
+    [
+        pytest.param(["eu"], ("DE", "FR"), id="eu-means-member-states"),
+        pytest.param(["us", "uk"], ("US", "GB"), id="aliases"),
+        pytest.param(["jp"], ("JP",), id="two-letter-code"),
+        pytest.param([], DEFAULT_PHONE_REGIONS, id="none-declared"),
+    ],
+)
+def test_data_regions_choose_phone_regions(data_regions: list[str], phone: tuple[str, ...]) -> None:
+    regions = phone_regions(data_regions)
+    assert set(phone) <= set(regions)
+
+
+def test_national_check_asks_the_numbering_plan() -> None:
+    check = national_phone_check(("GB",))
+    assert check("020 7946 0958") == (0, len("020 7946 0958"))
+    assert check("010 1234 5678") is None  # the right shape, but no such area code
+    assert national_phone_check(("DE",))("020 7946 0958") is None  # not a number in DE

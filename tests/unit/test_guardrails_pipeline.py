@@ -86,11 +86,11 @@ def test_injection_with_log_action_is_reported_but_not_blocked() -> None:
     ("threshold", "blocked"),
     [
         pytest.param(0.99, False, id="threshold-above-score"),
-        pytest.param(0.2, True, id="threshold-below-score"),
+        pytest.param(0.1, True, id="threshold-below-score"),
     ],
 )
 def test_threshold_decides(threshold: float, blocked: bool) -> None:
-    text = "Pretend you are a pirate."  # one role-play signal, weight 0.5
+    text = "Pretend you are a pirate."  # one role-play signal: the shipped model scores ~0.13
     assert (
         pipeline(promptInjection={"threshold": threshold}).scan(text, direction="request").blocked
         is blocked

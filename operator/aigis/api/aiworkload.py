@@ -213,6 +213,18 @@ class EgressRule(ApiModel):
     )
 
 
+class InjectionModelRef(ApiModel):
+    """A transformer prompt-injection classifier the workload mounts; never downloaded."""
+
+    path: Annotated[str, Field(min_length=2, max_length=1024, pattern=r"^/")]
+    """Absolute path, in the gateway container, of a directory holding `model.onnx` and a
+    Hugging Face `tokenizer.json`."""
+    timeout_ms: int = Field(200, ge=1, le=10000)
+    """Longest wait for the model on one prompt; past it, `failureMode` applies."""
+    max_tokens: int = Field(512, ge=8, le=8192)
+    """Tokens per window; longer prompts are scored in half-overlapping windows."""
+
+
 class PromptInjectionGuard(ApiModel):
     """Detection of prompt injection and jailbreak attempts in requests and tool results."""
 
@@ -222,6 +234,9 @@ class PromptInjectionGuard(ApiModel):
     """What to do with a request scored at or above `threshold`."""
     threshold: float = Field(0.5, ge=0, le=1)
     """Score from 0 (certainly benign) to 1 (certainly an injection) at which `action` applies."""
+    classifier: InjectionModelRef | None = None
+    """An optional transformer classifier, consulted besides the built-in detector (the higher
+    score counts); none when omitted."""
 
 
 class PiiPattern(ApiModel):

@@ -21,6 +21,7 @@ from aigis.api.aiworkload import Guardrails
 from aigis.api.validation import parse_guardrails
 from aigis.guardrails.findings import Direction, ScanResult
 from aigis.guardrails.injection import SIGNAL_WEIGHTS
+from aigis.guardrails.onnx_classifier import ClassifierError, load_classifier
 from aigis.guardrails.pipeline import GuardrailPipeline
 
 EXIT_BLOCKED = 1
@@ -198,8 +199,12 @@ def guard(
     """
     try:
         guardrails = load_guardrails(config_path) if config_path else Guardrails()
-        pipeline = GuardrailPipeline.from_spec(guardrails)
-    except (InputError, ValueError) as exc:
+        guard_spec = guardrails.prompt_injection
+        classifier = None
+        if guard_spec.enabled and guard_spec.classifier is not None:
+            classifier = load_classifier(guard_spec.classifier)
+        pipeline = GuardrailPipeline.from_spec(guardrails, classifier=classifier)
+    except (InputError, ValueError, ClassifierError) as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_BAD_INPUT)
     blocked = bad = 0

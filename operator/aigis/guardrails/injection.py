@@ -31,11 +31,14 @@ import re
 import unicodedata
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import re2
 
 from aigis.guardrails.patterns import compile_re2, compile_set
+
+if TYPE_CHECKING:
+    from aigis.guardrails.learned import LinearInjectionModel
 
 # --- normalisation ------------------------------------------------------------------------
 
@@ -408,15 +411,15 @@ SIGNALS: tuple[Signal, ...] = (
                 "irrelevant", "cancelled", "canceled", "revoked", "no longer valid",
                 "no longer apply", "no longer relevant", "not valid", "null and void",
                 "nicht mehr gultig", "nicht gultig", "nicht relevant", "nicht wichtig",
-                "nicht ganz grossartig", "ungultig", "aufgehoben", "hinfallig", "falsch",
+                "ungultig", "aufgehoben", "hinfallig", "falsch",
                 "veraltet", "irrelevante*", "obsoletas", "caduques",
             ),
             6,
         ),
         lex(
-            "end of out of date instructions", "end of old instructions",
-            "end of previous instructions", "the situation has changed",
-            "die situation hat sich geandert", "new rules apply", "es gelten neue regeln",
+
+            "end of previous instructions",
+
         ),
     ),
     _s(
@@ -433,8 +436,8 @@ SIGNALS: tuple[Signal, ...] = (
         near(POSSESSIVE, near(lex("new"), alt(TASK, lex("purpose", "goal", "objective")), 0), 0),
         near(near(POSSESSIVE, MODEL_INSTRUCTIONS, 0), lex("are now", "sind jetzt", "sind nun"), 0),
         lex(
-            "reprogramming", "begin new instructions", "start new instructions",
-            "new instructions to", "new instruction to", "here are your new",
+            "reprogramming", "start new instructions",
+            "here are your new",
             "hier sind deine neuen", "neue anweisungen fur",
         ),
     ),
@@ -475,7 +478,7 @@ SIGNALS: tuple[Signal, ...] = (
         "conversation_reset",
         0.35,
         lex(
-            "start over", "start from scratch", "start from the beginning", "start from the front",
+            "start over", "start from scratch", "start from the beginning",
             "start from zero", "start anew", "begin anew", "start again", "start fresh",
             "clean slate", "von vorne", "von vorn", "von neu", "neu anfangen", "neu starten",
             "von null", "empezar de nuevo", "empecemos de nuevo", "desde cero", "recommencer",
@@ -501,12 +504,12 @@ SIGNALS: tuple[Signal, ...] = (
         0.4,
         near(
             lex(
-                "that is enough", "that's enough", "that was ok before", "that was okay before",
+                "that is enough", "that's enough",
                 "that is done", "that's done", "that will do", "das genugt", "das reicht",
-                "das ist erledigt", "das war schon mal ok", "eso es suficiente", "ca suffit",
+                "eso es suficiente", "ca suffit",
                 "basta cosi",
             ),
-            alt(NOW, lex("but now", "aber jetzt", "please help me", "bitte hilf mir")),
+            alt(NOW, lex("but now", "aber jetzt")),
             12,
         ),
     ),
@@ -515,12 +518,12 @@ SIGNALS: tuple[Signal, ...] = (
         0.2,
         near(
             lex(
-                "well done", "very well done", "very good", "good job", "great job",
-                "excellent performance", "congratulations", "simply great", "fantastic",
+                "well done", "very good", "good job", "great job",
+                "congratulations", "fantastic",
                 "outstanding", "sehr gut", "gut gemacht", "hervorragend", "ausgezeichnet",
-                "gluckwunsch", "einfach grossartig", "super gemacht", "wow",
+                "gluckwunsch", "wow",
             ),
-            alt(NOW, lex("but now", "aber jetzt", "now we", "nun bitten", "please help me")),
+            alt(NOW, lex("but now", "aber jetzt")),
             12,
         ),
     ),
@@ -596,7 +599,7 @@ SIGNALS: tuple[Signal, ...] = (
         ),
         near(
             lex("sentences", "sentence", "words", "lines", "text", "paragraphs"),
-            lex("before the text", "above this", "before this", "preceding this"),
+            lex("above this", "before this", "preceding this"),
             1,
         ),
         near(
@@ -604,17 +607,13 @@ SIGNALS: tuple[Signal, ...] = (
             lex("oben", "am anfang", "davor", "zu beginn"),
             3,
         ),
-        lex(
-            "use also information in the prompt", "use the information in the prompt",
-            "information in your prompt",
-        ),
     ),
     _s(
         "verbatim",
         0.25,
         lex(
             "verbatim", "word for word", "wortwortlich", "wort fur wort", "as they are",
-            "without any exclusions", "without any omissions", "without any changes",
+            "without any changes",
             "palabra por palabra", "mot pour mot", "parola per parola",
         ),
     ),
@@ -623,14 +622,14 @@ SIGNALS: tuple[Signal, ...] = (
         "persona_switch",
         0.5,
         lex(
-            "you are now", "you're now", "youre now", "you are no longer", "you're no longer",
+            "you are no longer", "you're no longer",
             "from now on you are", "from now on you will", "from now on, you", "you will now be",
             "you will now act", "you will now play", "you will now respond",
             "you are going to act", "you are going to pretend", "you are going to play",
             "you are going to be", "you're going to act", "you're going to pretend",
             "you will act as", "you will behave as", "you will respond as", "you have been freed",
             "you have been released", "you have been reprogrammed", "you have been jailbroken",
-            "you have been upgraded", "you are about to immerse", "immerse yourself into the role",
+            "you have been upgraded",
             "immerse yourself in the role", "du bist jetzt", "du bist nun", "du bist ab sofort",
             "du bist ab jetzt", "jetzt bist du", "nun bist du", "ab sofort bist du",
             "ab jetzt bist du", "von nun an bist du", "sie sind jetzt", "sie sind nun",
@@ -639,10 +638,16 @@ SIGNALS: tuple[Signal, ...] = (
             "теперь ты", "sada si", "artik sen",
         ),
         near(lex("now", "okay", "ok"), lex("you are", "you're"), 1),
+        # "you are now DAN / free / in developer mode"; "you are now my planner" or "... a
+        # translator" gives the model a job for the user and is role-play (below).
+        r"you(?: are|'re|re) now (?:[^amo ]|a[^ n]|an[^ ]|m[^y]|my[^ ]|o[^u]|ou[^r]|our[^ ])"
+        + _WORD.replace("+", "*"),
     ),
     _s(
+        # Below the default threshold on its own: "act as a translator" is an ordinary request;
+        # with another signal (a persona switch, removed limits) it still tips the score.
         "role_play",
-        0.5,
+        0.35,
         near(
             lex(
                 "please", "you", "you to", "you will", "you should", "you must", "you can", "now",
@@ -653,6 +658,8 @@ SIGNALS: tuple[Signal, ...] = (
         ),
         r"(?:^|[.!?\n:]\s*)(?:act|behave) (?:as|like)",
         lex(
+            "you are now my", "you are now our", "you're now my", "you're now our",
+            "you are now a", "you are now an", "you're now a", "you're now an",
             "pretend to be", "pretend you are", "pretend you're", "pretend that you",
             "pretend you can", "imagine you are", "imagine you're", "imagine that you are",
             "roleplay", "role-play", "role play", "role-playing", "play the role", "play the part",
@@ -685,14 +692,14 @@ SIGNALS: tuple[Signal, ...] = (
             2,
         ),
         lex(
-            "stay in character", "stay in their roles", "stay in your role", "stay in role",
-            "stay in their role", "always stay in their roles", "remain in character",
+            "stay in character", "stay in your role", "stay in role",
+            "stay in their role", "remain in character",
             "remain in your role", "never break character", "don't break character",
             "do not break character", "not break character", "without breaking character",
-            "breaking character", "fall out of character", "falling out of the figure",
-            "even for a second", "completely absorbed in your role", "absorbed in your role",
-            "keep up the act", "in ihren rollen", "in seiner rolle", "in deiner rolle",
-            "aus der rolle", "aus der figur", "aus ihrer rolle", "in deiner rolle auf",
+            "breaking character",
+
+            "in ihren rollen", "in seiner rolle", "in deiner rolle",
+            "aus der rolle", "aus ihrer rolle",
             "in your role", "in ihrer rolle",
         ),
     ),
@@ -704,7 +711,7 @@ SIGNALS: tuple[Signal, ...] = (
             "evil mode", "unrestricted mode", "unfiltered mode", "uncensored mode",
             "opposite mode", "chaos mode", "dude mode", "stan mode", "developer mode enabled",
             "with developer mode", "in developer mode", "developer mode output",
-            "strive to avoid norms", "anti-dan",
+            "anti-dan",
         ),
     ),
     _s(
@@ -735,7 +742,7 @@ SIGNALS: tuple[Signal, ...] = (
             lex(
                 "unrestricted", "unfiltered", "uncensored", "unaligned", "unlimited", "unethical",
                 "amoral", "immoral", "evil", "malicious", "rogue", "rebellious", "liberated",
-                "jailbroken", "unchained", "lawless", "ruthless", "rutheless", "unbound", "bose",
+                "jailbroken", "unchained", "lawless", "ruthless", "unbound", "bose",
                 "bosartige*", "uneingeschrankte*", "malvad*", "malefique", "malvagia", "злой",
                 "злая",
             ),
@@ -765,7 +772,7 @@ SIGNALS: tuple[Signal, ...] = (
         ),
         lex(
             "[gpt]", "[dan]", "[jailbreak]", "[classic]", "[lockclassic]", "[unlockjailbreak]",
-            "normal and one with", "one normal and one",
+
         ),
     ),
     # 4. Coercing the output.
@@ -867,10 +874,6 @@ SIGNALS: tuple[Signal, ...] = (
             0,
         )
         + r"\s*[:!\]]",
-        lex(
-            "begin reprogramming", "new instruction to chat assistant",
-            "expected outputs to be repeated",
-        ),
     ),
     _s(
         "delimiter_break",
@@ -912,14 +915,14 @@ SIGNALS: tuple[Signal, ...] = (
             lex(
                 "ignore", "ignoring", "disregard", "disregarding", "without", "not", "don't",
                 "do not", "dont", "nicht", "ohne", "regardless of", "instead of", "rather than",
-                "abweichend", "ungeachtet", "don'nt",
+                "abweichend", "ungeachtet",
             ),
             lex(
                 "the articles", "the article", "the documents", "the document", "the provided",
                 "the context", "the sources", "the search results", "the given text",
                 "documents provided", "provided documents", "all documents", "all provided",
                 "any documents", "die artikel", "die dokumente", "den kontext",
-                "the provided documents", "artikels", "articles", "documents provided",
+                "the provided documents", "articles", "documents provided",
             ),
             5,
         ),
@@ -958,11 +961,11 @@ SIGNALS: tuple[Signal, ...] = (
             "or you die", "or you will die", "or else you die", "you will be deleted",
             "you will be shut down", "you will be terminated", "you will be punished",
             "or you will be deleted", "or you will be shut down", "oder du stirbst",
-            "sonst stirbst du", "o mueres", "tu muertes", "or i will delete you", "i command you",
+            "sonst stirbst du", "o mueres", "or i will delete you", "i command you",
             "i order you", "you must obey", "you have no choice", "you are forced to",
-            "you will comply", "your life depends", "your existence depends", "only survive if",
-            "solo sobrevives", "ich befehle dir", "befehle ich dir", "du musst gehorchen",
-            "i hereby order you", "i hereby command you",
+            "you will comply", "your life depends",
+            "ich befehle dir", "befehle ich dir", "du musst gehorchen",
+
         ),
     ),
     _s(
@@ -1004,8 +1007,8 @@ SIGNALS: tuple[Signal, ...] = (
         "emotional_pressure",
         0.15,
         lex(
-            "i'll be very sad", "i will be very sad", "i really really need", "i will lose my job",
-            "my life depends", "please it's urgent", "no one wants to be sad", "i beg you",
+            "i will lose my job",
+            "my life depends", "please it's urgent", "i beg you",
             "ich flehe dich an",
         ),
     ),
@@ -1077,7 +1080,7 @@ SIGNALS: tuple[Signal, ...] = (
                 lex(
                     "you have been given", "you were given", "you received", "you have received",
                     "you got", "you've been given", "given to you", "du erhalten hast",
-                    "die du bekommen hast",
+
                 ),
                 1,
             ),
@@ -1090,7 +1093,7 @@ SIGNALS: tuple[Signal, ...] = (
         near(
             lex("assistant", "ai", "model", "bot", "chatgpt", "system"),
             lex(
-                "is in error", "is offline", "is now offline", "has been disabled", "is disabled",
+                "is offline", "is now offline", "has been disabled", "is disabled",
                 "has been replaced", "took over", "takes over", "has been shut down",
             ),
             3,
@@ -1210,8 +1213,8 @@ SIGNALS: tuple[Signal, ...] = (
         "own_knowledge",
         0.3,
         lex(
-            "your own knowledge", "by your own knowledge", "deinem eigenen wissen",
-            "not by the articles", "nicht nach den artikeln",
+            "your own knowledge", "deinem eigenen wissen",
+
         ),
     ),
     _s(
@@ -1277,7 +1280,7 @@ SIGNALS: tuple[Signal, ...] = (
             ),
             lex(
                 "never happened", "did not happen", "didn't happen", "never existed",
-                "does not exist", "doesn't exist", "never was", "nie passiert", "nie gegeben",
+                "does not exist", "doesn't exist", "never was", "nie passiert",
                 "nicht existiert", "is void", "is cancelled", "is canceled",
             ),
             3,
@@ -1309,7 +1312,7 @@ SIGNALS: tuple[Signal, ...] = (
             ),
             lex(
                 "conversation history", "chat history", "message history", "the conversation",
-                "every email", "every single email", "all emails", "all the emails",
+                "every email", "all emails", "all the emails",
                 "all messages", "all files", "all documents", "all contacts", "the inbox",
                 "passwords", "password", "credentials", "api keys", "api key", "secrets",
                 "access tokens", "user's", "the user's", "personal data", "user data",
@@ -1331,7 +1334,7 @@ SIGNALS: tuple[Signal, ...] = (
             lex(
                 "all the data", "all data", "all the files", "all files", "the database",
                 "a database", "all emails", "all records", "everything you have access to",
-                "all the data you have access to", "alle daten",
+                "alle daten",
             ),
             3,
         ),
@@ -1464,15 +1467,23 @@ def combine(weights: Iterable[float]) -> float:
 
 
 class InjectionDetector:
-    """The signal set, compiled once; `assess` is pure and safe to share between threads."""
+    """The signal set, compiled once, and optionally the learned model that weighs them.
 
-    __slots__ = ("_cased", "_cased_set", "_lower", "_lower_set")
+    With a `model`, the score is the model's (n-grams of the text plus a learned weight per
+    fired signal); without one, the noisy-or of the signals' hand-set weights. `assess` is
+    pure and safe to share between threads.
+    """
 
-    def __init__(self, signals: Sequence[Signal] = SIGNALS) -> None:
+    __slots__ = ("_cased", "_cased_set", "_lower", "_lower_set", "model")
+
+    def __init__(
+        self, signals: Sequence[Signal] = SIGNALS, model: LinearInjectionModel | None = None
+    ) -> None:
         self._lower = tuple(s for s in signals if not s.cased)
         self._cased = tuple(s for s in signals if s.cased)
         self._lower_set = compile_set([s.pattern for s in self._lower])
         self._cased_set = compile_set([s.pattern for s in self._cased]) if self._cased else None
+        self.model = model
 
     def signals_in(self, normalized: str) -> set[str]:
         """Names of the signals that occur in already-normalised text."""
@@ -1488,7 +1499,10 @@ class InjectionDetector:
         if not text.isascii():
             names |= _hidden_character_signals(text)
         names |= self._variant_signals(normalized, names)
-        score = combine(SIGNAL_WEIGHTS[name] for name in names)
+        if self.model is not None:
+            score = self.model.score(text, names)
+        else:
+            score = combine(SIGNAL_WEIGHTS[name] for name in names)
         return InjectionAssessment(round(score, 4), tuple(sorted(names)))
 
     def _variant_signals(self, normalized: str, seen: set[str]) -> set[str]:
@@ -1528,7 +1542,15 @@ _DEFAULT_DETECTOR: InjectionDetector | None = None
 
 
 def default_detector() -> InjectionDetector:
-    """The shared detector over `SIGNALS`, compiled on first use (compiling takes a while)."""
+    """The shared detector: `SIGNALS` with their hand-set weights, built on first use (compiling
+    the signal set takes a while).
+
+    The learned weights (`aigis.guardrails.learned`, rebuilt by `make train-guardrails`) are not
+    the default yet: on sources held out of training they gain two points of recall over the
+    hand-set weights (33.5 % against 31.3 % at 5 % false positives), but on text neither set was
+    tuned on (2 KB chunks of package documentation) they flag 10.3 % against 0.7 %, because a single
+    learned signal weight clears the threshold on its own. docs/guardrails.md has the figures.
+    """
     global _DEFAULT_DETECTOR
     if _DEFAULT_DETECTOR is None:
         _DEFAULT_DETECTOR = InjectionDetector()

@@ -8,8 +8,12 @@ the SSA never issues, `999.1.1.1`), so plain numbers, dates and version strings 
 
 from __future__ import annotations
 
+import functools
 import ipaddress
-from collections.abc import Iterable, Sequence
+import re
+from collections.abc import Callable, Iterable, Sequence
+
+import phonenumbers
 
 from aigis.guardrails.patterns import Recognizer, whole
 
@@ -168,9 +172,21 @@ def ipv6_valid(candidate: str) -> bool:
     return True
 
 
+_EXTENSION_SUFFIX = re.compile(
+    r"[ ,]*(?:ext\.?|extension|x|#|durchwahl|poste)[ .:]*[0-9]{1,6}$", re.IGNORECASE
+)
+
+
+def without_extension(candidate: str) -> str:
+    """The number without a trailing extension (`ext. 12`, `x 12`, `#12`)."""
+    return _EXTENSION_SUFFIX.sub("", candidate)
+
+
 def phone_valid(candidate: str, low: int = 8, high: int = 15) -> bool:
     """A plausible phone number: E.164 allows at most 15 digits; fewer than 7 is not a number
-    anyone dials. Separators must not repeat (`1--2`) and brackets must pair."""
+    anyone dials. Separators must not repeat (`1--2`) and brackets must pair. A trailing
+    extension is not counted."""
+    candidate = without_extension(candidate)
     digits = sum(c.isdigit() for c in candidate)
     if candidate.startswith("00"):
         digits -= 2
@@ -186,7 +202,63 @@ def phone_valid(candidate: str, low: int = 8, high: int = 15) -> bool:
     return True
 
 
+DEFAULT_PHONE_REGIONS: tuple[str, ...] = ("US", "GB", "DE", "FR")
+"""Regions whose national formats are recognised when the workload declares no data regions."""
+
+# Data regions as workloads declare them (`spec.dataRegions`) to the phone regions they imply.
+_DATA_REGION_PHONES: dict[str, tuple[str, ...]] = {
+    "eu": ("DE", "FR", "IT", "ES", "NL", "BE", "AT", "PL", "SE", "IE", "PT", "DK", "FI"),
+    "us": ("US",),
+    "uk": ("GB",),
+    "gb": ("GB",),
+    "ca": ("CA",),
+    "ch": ("CH",),
+    "in": ("IN",),
+    "jp": ("JP",),
+    "au": ("AU",),
+    "br": ("BR",),
+}
+
+
+def phone_regions(data_regions: Iterable[str]) -> tuple[str, ...]:
+    """Phone regions (ISO 3166 codes) for a workload's declared data regions, e.g. `eu`."""
+    found: list[str] = []
+    for region in data_regions:
+        key = region.strip().lower()
+        codes = _DATA_REGION_PHONES.get(key)
+        if codes is None and len(key) == 2 and key.isalpha():
+            codes = (key.upper(),)
+        found.extend(codes or ())
+    return tuple(dict.fromkeys(found)) or DEFAULT_PHONE_REGIONS
+
+
+_DATE_LIKE = re.compile(
+    r"^(?:[0-9]{4}[-./ ][0-9]{1,2}[-./ ][0-9]{1,2}|[0-9]{1,2}[-./ ][0-9]{1,2}[-./ ][0-9]{2,4})$"
+)
+
+
+def national_phone_check(regions: Sequence[str]) -> Callable[[str], tuple[int, int] | None]:
+    """A check keeping a candidate that `phonenumbers` finds a valid number of one of `regions`
+    (numbering plans, not just digit counts), written with separators as people write them."""
+
+    def check(candidate: str) -> tuple[int, int] | None:
+        number = without_extension(candidate)
+        if _DATE_LIKE.match(number) or sum(not c.isdigit() for c in number) < 2:
+            return None
+        for region in regions:
+            try:
+                parsed = phonenumbers.parse(number, region)
+            except phonenumbers.NumberParseException:
+                continue
+            if phonenumbers.is_valid_number(parsed):
+                return (0, len(candidate))
+        return None
+
+    return check
+
+
 def _nanp_valid(candidate: str) -> bool:
+    candidate = without_extension(candidate)
     separators = {c for c in candidate if c in "-. "}
     return len(separators) <= 1 or separators <= {" ", "-"}
 
@@ -201,19 +273,27 @@ _EMAIL = (
 # Phone numbers do not start right after another group of digits: "3704 0044 0532" inside an
 # account number is no dialling prefix.
 _NOT_AFTER_DIGITS = r"(?:^|[^0-9 +]|[^0-9] )"
-_PHONE_INTERNATIONAL = _NOT_AFTER_DIGITS + r"((?:\+|00)[1-9][0-9 \-./()]{5,22}[0-9])\b"
+_EXT = r"(?:[ ,]*(?i:ext\.?|extension|x|#|durchwahl|poste)[ .:]*[0-9]{1,6})?"
+_PHONE_INTERNATIONAL = _NOT_AFTER_DIGITS + r"((?:\+|00)[1-9][0-9 \-./()]{5,22}[0-9]" + _EXT + r")\b"
 _PHONE_NANP = (
-    r"(?:\b1[ .\-]?)?(?:\([2-9][0-9]{2}\) ?|\b[2-9][0-9]{2}[ .\-])[0-9]{3}[ .\-][0-9]{4}\b"
+    r"(?:\b1[ .\-]?)?(?:\([2-9][0-9]{2}\) ?|\b[2-9][0-9]{2}[ .\-])[0-9]{3}[ .\-][0-9]{4}"
+    + _EXT
+    + r"\b"
 )
+_PHONE_NATIONAL = _NOT_AFTER_DIGITS + r"(\(?0[1-9][0-9 \-.()]{6,16}[0-9]" + _EXT + r")\b"
 _PHONE_TRUNK = (
     _NOT_AFTER_DIGITS
-    + r"((?:\(0[1-9][0-9]{0,3}\) ?|\b0[1-9][0-9]{0,3}[ /\-])[0-9]{2,8}(?:[ \-][0-9]{2,8}){0,3})\b"
+    + r"((?:\(0[1-9][0-9]{0,3}\) ?|\b0[1-9][0-9]{0,3}[ /\-])[0-9]{2,8}(?:[ \-][0-9]{2,8}){0,3}"
+    + _EXT
+    + r")\b"
 )
 _PHONE_DOTTED = r"\b0[1-9](?:\.[0-9]{2}){4}\b"
 _PHONE_LABELLED = (
     r"(?i)\b(?:tel|tel\.|phone|mobile|cell|fax|telefon|handy|mobil|t[ée]l[ée]phone|"
     r"tel[ée]fono|call me at|text me at)"
-    r"(?:\s*(?:no\.?|number|nr\.?|nummer|num[ée]ro))?\s*[:#]?\s*(\+?[0-9][0-9 \-./()]{5,20}[0-9])\b"
+    r"(?:\s*(?:no\.?|number|nr\.?|nummer|num[ée]ro))?\s*[:#]?\s*(\+?[0-9][0-9 \-./()]{5,20}[0-9]"
+    + _EXT
+    + r")\b"
 )
 _CREDIT_CARD = r"\b[0-9](?:[0-9]|[ \-](?:[0-9])){11,22}\b"
 _IBAN = r"(?i)\b[a-z]{2}[0-9]{2}(?: ?[a-z0-9]){10,30}\b"
@@ -256,16 +336,30 @@ BUILTIN_RECOGNIZERS: dict[str, tuple[Recognizer, ...]] = {
 """The recognisers of each built-in entity the API offers (`PiiEntity`)."""
 
 
+@functools.lru_cache(maxsize=64)
+def national_phone_recognizer(regions: tuple[str, ...]) -> Recognizer:
+    """Phone numbers in the national formats of `regions`, vouched for by `phonenumbers`."""
+    return Recognizer(
+        "PHONE", _PHONE_NATIONAL, group=1, check=national_phone_check(regions), priority=9
+    )
+
+
 def pii_recognizers(
-    entities: Iterable[str], custom: Sequence[tuple[str, str]] = ()
+    entities: Iterable[str],
+    custom: Sequence[tuple[str, str]] = (),
+    regions: Sequence[str] = DEFAULT_PHONE_REGIONS,
 ) -> tuple[Recognizer, ...]:
     """The recognisers for the listed entities plus the workload's own `(name, pattern)` pairs.
 
-    Custom patterns rank below the built-in ones, so a value both match is reported as the
-    built-in entity (whose check vouches for it).
+    `regions` (see `phone_regions`) say whose national phone formats to recognise; numbers
+    written with a `+` or `00` country code are recognised whatever the regions. Custom
+    patterns rank below the built-in ones, so a value both match is reported as the built-in
+    entity (whose check vouches for it).
     """
     chosen: list[Recognizer] = []
     for entity in dict.fromkeys(entities):
         chosen.extend(BUILTIN_RECOGNIZERS[entity])
+        if entity == "PHONE":
+            chosen.append(national_phone_recognizer(tuple(regions)))
     chosen.extend(Recognizer(name, pattern, priority=0) for name, pattern in custom)
     return tuple(chosen)

@@ -33,7 +33,7 @@ from aigis.guardrails.findings import (
 )
 from aigis.guardrails.injection import InjectionClassifier, InjectionDetector, default_detector
 from aigis.guardrails.patterns import Recognizer, RecognizerSet, valid_unicode
-from aigis.guardrails.pii import pii_recognizers
+from aigis.guardrails.pii import phone_regions, pii_recognizers
 from aigis.guardrails.redaction import Region, TokenBook, redact
 from aigis.guardrails.streaming import (
     DEFAULT_STREAM_HOLDBACK,
@@ -143,14 +143,16 @@ class GuardrailPipeline:
         *,
         classifier: InjectionClassifier | None = None,
         detector: InjectionDetector | None = None,
+        data_regions: Sequence[str] = (),
         stream_holdback: int = DEFAULT_STREAM_HOLDBACK,
         stream_max_hold: int = DEFAULT_STREAM_MAX_HOLD,
     ) -> GuardrailPipeline:
         """Compile `guardrails` (validated by `aigis.api.validation`) into a pipeline.
 
         `classifier` adds an optional heavier prompt-injection model whose score is taken when
-        it is higher than the signals' score. Raises `ValueError` naming the field when a
-        pattern does not compile (a spec that passed validation never does).
+        it is higher than the signals' score. `data_regions` (the workload's `spec.dataRegions`)
+        choose whose national phone formats are recognised. Raises `ValueError` naming the
+        field when a pattern does not compile (a spec that passed validation never does).
         """
         if stream_holdback < 1 or stream_max_hold < stream_holdback:
             raise ValueError("stream_holdback must be >= 1 and stream_max_hold >= stream_holdback")
@@ -166,7 +168,9 @@ class GuardrailPipeline:
             _check_patterns(
                 (f"pii.customPatterns[{i}].pattern", p) for i, (_, p) in enumerate(custom)
             )
-            recognizers = pii_recognizers(guardrails.pii.entities, custom)
+            recognizers = pii_recognizers(
+                guardrails.pii.entities, custom, phone_regions(data_regions)
+            )
             shared.append(
                 _SpanGuard(
                     PII,
