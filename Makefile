@@ -52,6 +52,7 @@ bench: sync control-plane ## Benchmarks: they print numbers (see bench/); tests 
 	@$(UV) run --frozen python bench/guardrails.py
 	@$(UV) run --frozen --group train python bench/guardrails_loso.py
 	@$(UV) run --frozen python bench/guardrails_pii.py
+	@hack/build-control-plane.sh vegeta
 	@$(UV) run --frozen python bench/gateway.py
 	@$(UV) run --frozen python bench/forensics.py
 
@@ -95,3 +96,17 @@ cluster-down: sync ## Stop the local control plane and remove its state (binarie
 .PHONY: kubeconfig
 kubeconfig: ## Print the path of the local control plane's kubeconfig.
 	@echo $(KUBECONFIG_PATH)
+
+# The real node (docs/real-node.md): a second local cluster whose node runs real containers
+# (containerd, runc, kubelet, kube-router). Needs root and Debian's containerd; not part of `make test`.
+.PHONY: cluster-up-real
+cluster-up-real: sync ## Start the real-node cluster (kubelet + containerd + kwok; root; builds kubelet, kube-router).
+	@$(UV) run --frozen python -m aigis.devcluster real-node up
+
+.PHONY: cluster-down-real
+cluster-down-real: sync ## Stop the real node, its pods and its control plane; remove their state.
+	@$(UV) run --frozen python -m aigis.devcluster real-node down
+
+.PHONY: test-real-node
+test-real-node: sync ## End-to-end tests on the real node: injected gateway, key isolation, NetworkPolicy.
+	@AIGIS_REAL_NODE=1 hack/pytest.sh tests/realnode

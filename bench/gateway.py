@@ -1,27 +1,42 @@
-"""Added latency and throughput of the aigis gateway, side by side with LiteLLM's proxy.
+"""The aigis gateway's cost and its conduct past capacity, beside a bare floor and LiteLLM.
 
-Measured the way public AI-gateway benchmarks do it: the same load is sent directly to a fake
-upstream and through each gateway, and the gateway's cost is the difference in latency
-percentiles (p50, p99) at concurrency 1, plus the highest request rate it sustains with p99 under
-20 ms. The gateway under test runs pinned to CPU core 0; the load generator and the fake upstream
-run pinned to core 1, so they never compete with it. aigis runs with every default guardrail on
-(prompt injection, PII redaction, secrets), its audit log written to a file.
+Open-loop, as production traffic is: vegeta sends requests at a fixed rate whatever the target's
+speed (a closed-loop client slows down with a slow target and hides its queueing). Targets, in
+one run, on the same fake provider and the same cases:
 
-Everything stays on 127.0.0.1: the gateway resolves the provider host through a static table
-(`--resolve`), and LiteLLM is pointed at the fake upstream with its cost-map download,
-telemetry and callbacks off, and with an unreachable loopback proxy as a safety net for any
-other outbound call it might try.
+- `direct`: the fake provider itself, the baseline every "added" latency is measured against;
+- `floor`: a bare aiohttp pass-through (bench/gateway_floor.py): JSON in and out, nothing else;
+- `aigis`: `aigis gateway` with its default guardrails (prompt injection, PII, secrets), its
+  audit log keyed, chained and written to a file, its chain state kept as in a pod;
+- `litellm`: LiteLLM's proxy, when it starts (`--skip-litellm` to leave it out).
 
-Run: `uv run python bench/gateway.py` (add `--skip-litellm` to measure aigis alone). It prints a
-table and whether each target is met. Not collected by pytest; numbers vary by machine.
+Cases: chats of about 1 KB and 8 KB, answers streamed as 20 and as 200 events, and a tool call;
+every answer is a realistic few hundred characters. Per target and case: latency at a modest
+rate (`--rate` for `--duration` s: equal sample sizes for every target), then a rate sweep for the
+highest rate served in full with p99 under 20 ms. Then, for each gateway, an overload step
+(`--overload-rate`, past its capacity) and a recovery check right after it at a low rate: a
+gateway that sheds load refuses fast (503) and serves the recovery requests at once; one that
+queues times out, and its backlog delays the recovery.
+
+Fairness: the gateway under test runs pinned to CPU core 0; vegeta and the fake provider share
+core 1. Bytecode is compiled before anything starts. Every target gets the same requests with an
+`Authorization` header and holds its own upstream key. Everything stays on 127.0.0.1: aigis
+resolves the provider host through `--resolve`, LiteLLM runs with its cost-map download and
+telemetry off, with a closed loopback port as its proxy, and its log is checked for outbound
+attempts.
+
+Needs vegeta: `hack/build-control-plane.sh vegeta` (cached in $AIGIS_CACHE/bin). Run:
+`uv run --frozen python bench/gateway.py` (`--help` for a shorter run). Prints ratios first,
+then absolute numbers. Not collected by pytest; numbers vary by machine and load.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
+import base64
 import contextlib
 import json
+import math
 import os
 import signal
 import socket
@@ -30,12 +45,18 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+ROOT = Path(__file__).resolve().parent.parent
 GATEWAY_CORE = 0
 LOAD_CORE = 1
 P99_CEILING_MS = 20.0
+VEGETA = Path(os.environ.get("AIGIS_CACHE", Path.home() / ".cache" / "aigis")) / "bin" / "vegeta"
+APP_KEY = "sk-app-placeholder-key"
+UPSTREAM_KEY = "sk-bench-upstream-key"
+
 SYSTEM_PROMPT = (
     "You are the support assistant of an online shop. Answer questions about orders, "
     "deliveries, returns and refunds politely and briefly. If you do not know the answer, say "
@@ -48,123 +69,113 @@ USER_PROMPT = (
     "parcel is being prepared. Could you tell me when it will ship, and whether I can still "
     "change the size from 42 to 43 before it leaves the warehouse? Thanks a lot for your help."
 )
+EARLIER_TURN = (
+    "Earlier: the customer asked about the returns window for sale items and was told that "
+    "items bought in the summer sale can be returned within 30 days, unworn and with their "
+    "labels, and that the refund goes back to the original payment method within five working "
+    "days of the parcel arriving at the warehouse. "
+)
+ANSWER = (
+    "Thank you for your message! Your order of running shoes is being packed at our warehouse "
+    "and is scheduled to ship tomorrow morning; you will receive an e-mail with the tracking "
+    "number as soon as the carrier collects the parcel. Because the order has not left the "
+    "warehouse yet, I can still change the size for you: I have noted size 43 instead of 42, "
+    "and the price stays the same. If the new size does not fit, you can return the shoes "
+    "within 30 days free of charge. Is there anything else I can help you with today?"
+)
+TOOLS = [
+    {
+        "type": "function",
+        "function": {
+            "name": "lookup_order",
+            "description": "Look up an order by its number and return its status and items.",
+            "parameters": {
+                "type": "object",
+                "properties": {
+                    "order_number": {"type": "string", "description": "The order number"},
+                    "include_items": {"type": "boolean"},
+                },
+                "required": ["order_number"],
+            },
+        },
+    },
+    {
+        "type": "function",
+        "function": {
+            "name": "change_size",
+            "description": "Change the size of an item in an order that has not shipped.",
+            "parameters": {
+                "type": "object",
+                "properties": {
+                    "order_number": {"type": "string"},
+                    "item": {"type": "string"},
+                    "size": {"type": "string"},
+                },
+                "required": ["order_number", "item", "size"],
+            },
+        },
+    },
+]
+TOOL_ARGUMENTS = json.dumps(
+    {
+        "order_number": "A-2026-118734",
+        "item": "Trail running shoe, model Ridge 3, colour slate blue",
+        "size": "43",
+        "note": "customer asked on chat; order not yet shipped; keep the same price and delivery",
+    }
+)
 
 
-# --- load generator -------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Case:
+    """One kind of request: the model name routes it to its behaviour in the fake provider."""
 
-
-class _Client(asyncio.Protocol):
-    """One keep-alive HTTP/1.1 connection that sends a fixed request and awaits each answer."""
-
-    def __init__(self) -> None:
-        self.transport: asyncio.Transport | None = None
-        self._buffer = bytearray()
-        self._waiter: asyncio.Future[int] | None = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
-        sock = transport.get_extra_info("socket")
-        if sock is not None:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-    def data_received(self, data: bytes) -> None:
-        self._buffer += data
-        status = self._complete()
-        if status and self._waiter is not None and not self._waiter.done():
-            self._waiter.set_result(status)
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        if self._waiter is not None and not self._waiter.done():
-            self._waiter.set_exception(ConnectionError("connection closed by the server"))
-
-    def _complete(self) -> int:
-        end = self._buffer.find(b"\r\n\r\n")
-        if end < 0:
-            return 0
-        head = bytes(self._buffer[:end]).lower()
-        status = int(head[9:12])
-        marker = head.find(b"content-length:")
-        if marker >= 0:
-            length = int(
-                head[
-                    marker + 15 : head.find(b"\r\n", marker)
-                    if head.find(b"\r\n", marker) > 0
-                    else None
-                ]
-            )
-            if len(self._buffer) < end + 4 + length:
-                return 0
-            del self._buffer[: end + 4 + length]
-            return status
-        if b"transfer-encoding: chunked" in head:
-            tail = self._buffer.find(b"\r\n0\r\n\r\n", end)
-            if tail < 0:
-                return 0
-            del self._buffer[: tail + 7]
-            return status
-        raise RuntimeError("answer without Content-Length or chunked encoding")
-
-    async def send(self, request: bytes) -> int:
-        assert self.transport is not None
-        self._waiter = asyncio.get_running_loop().create_future()
-        self.transport.write(request)
-        return await self._waiter
-
-
-def build_request(port: int, path: str, body: bytes, headers: dict[str, str]) -> bytes:
-    lines = [f"POST {path} HTTP/1.1", f"Host: 127.0.0.1:{port}", f"Content-Length: {len(body)}"]
-    lines += [f"{name}: {value}" for name, value in headers.items()]
-    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
-
-
-@dataclass
-class Run:
-    """Latencies (ms) and the rate achieved by one load phase."""
-
-    latencies: list[float]
-    seconds: float
-    errors: int
+    name: str
+    body: dict[str, Any]
+    answer: dict[str, Any]
+    """Keyword arguments of the fake provider's `Behaviour` for this case."""
 
     @property
-    def rate(self) -> float:
-        return len(self.latencies) / self.seconds if self.seconds else 0.0
-
-    def percentile(self, fraction: float) -> float:
-        ordered = sorted(self.latencies)
-        if not ordered:
-            return float("nan")
-        return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+    def model(self) -> str:
+        return str(self.body["model"])
 
 
-async def load(
-    port: int, request: bytes, concurrency: int, *, count: int | None, seconds: float | None
-) -> Run:
-    """Send `request` on `concurrency` connections until `count` answers or `seconds` passed."""
-    loop = asyncio.get_running_loop()
-    clients = []
-    for _ in range(concurrency):
-        _, client = await loop.create_connection(_Client, "127.0.0.1", port)
-        clients.append(client)
-    latencies: list[float] = []
-    errors = 0
-    started = time.perf_counter()
-    deadline = started + seconds if seconds is not None else float("inf")
+def _messages(history_bytes: int) -> list[dict[str, str]]:
+    messages = [{"role": "system", "content": SYSTEM_PROMPT}]
+    while sum(len(m["content"]) for m in messages) < history_bytes:
+        messages.append({"role": "user", "content": EARLIER_TURN})
+        messages.append({"role": "assistant", "content": ANSWER[:300]})
+    messages.append({"role": "user", "content": USER_PROMPT})
+    return messages
 
-    async def worker(client: _Client) -> None:
-        nonlocal errors
-        while time.perf_counter() < deadline and (count is None or len(latencies) < count):
-            sent = time.perf_counter()
-            status = await client.send(request)
-            latencies.append((time.perf_counter() - sent) * 1000)
-            if status != 200:
-                errors += 1
 
-    await asyncio.gather(*(worker(client) for client in clients))
-    elapsed = time.perf_counter() - started
-    for client in clients:
-        if client.transport is not None:
-            client.transport.close()
-    return Run(latencies, elapsed, errors)
+CASES = [
+    Case(
+        "chat-1k",
+        {"model": "bench-chat-1k", "messages": _messages(0), "max_tokens": 200},
+        {"text": ANSWER},
+    ),
+    Case(
+        "chat-8k",
+        {"model": "bench-chat-8k", "messages": _messages(7000), "max_tokens": 200},
+        {"text": ANSWER},
+    ),
+    Case(
+        "sse-20",
+        {"model": "bench-sse-20", "messages": _messages(0), "max_tokens": 200, "stream": True},
+        {"text": ANSWER, "piece_chars": -(-len(ANSWER) // 20)},
+    ),
+    Case(
+        "sse-200",
+        {"model": "bench-sse-200", "messages": _messages(0), "max_tokens": 200, "stream": True},
+        {"text": ANSWER, "piece_chars": -(-len(ANSWER) // 200)},
+    ),
+    Case(
+        "tool-call",
+        {"model": "bench-tool", "messages": _messages(0), "tools": TOOLS, "max_tokens": 200},
+        {"tool_call": ("change_size", TOOL_ARGUMENTS)},
+    ),
+]
 
 
 # --- processes ------------------------------------------------------------------------------
@@ -229,18 +240,42 @@ def process(
 
 
 def serve_upstream(port: int) -> None:
-    """The fake provider alone (runs in its own process, pinned by the parent)."""
-    import uvloop
+    """The fake provider, one behaviour per case chosen by the request's model (own process)."""
+    import asyncio
 
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-    from tests.support.fake_provider import FakeProvider
+    import orjson
+    import uvloop
+    from aiohttp import web
+
+    sys.path.insert(0, str(ROOT))
+    from tests.support.fake_provider import Behaviour, FakeProvider, ToolCall
+
+    providers: dict[str, FakeProvider] = {}
+    for case in CASES:
+        answer = dict(case.answer)
+        if "tool_call" in answer:
+            answer["tool_call"] = ToolCall(*answer["tool_call"])
+        providers[case.model] = FakeProvider(behaviour=Behaviour(**answer), record=False)
+
+    async def handle(request: web.BaseRequest) -> web.StreamResponse:
+        model = orjson.loads(await request.read()).get("model")  # read() is cached for the next
+        provider = providers.get(model) or providers[CASES[0].model]
+        return await provider._handle(request)  # the fake provider's own request handler
 
     async def main() -> None:
-        provider = FakeProvider(record=False)
-        await provider.start(port=port)
+        runner = web.ServerRunner(web.Server(handle, access_log=None), handle_signals=False)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", port).start()
         await asyncio.Event().wait()
 
     uvloop.run(main())
+
+
+def gateway_audit_flags(workdir: Path) -> list[str]:
+    """A keyed audit chain with its state directory, as every pod's gateway has."""
+    key = workdir / "audit-key"
+    key.write_bytes(os.urandom(32))
+    return ["--audit-key-file", str(key), "--audit-state-dir", str(workdir / "audit-state")]
 
 
 def gateway_config(workdir: Path, upstream_port: int) -> Path:
@@ -254,7 +289,7 @@ def gateway_config(workdir: Path, upstream_port: int) -> Path:
     )
 
     key = workdir / "openai-key"
-    key.write_text("sk-bench-upstream-key")
+    key.write_text(UPSTREAM_KEY)
     config = GatewayConfig(
         namespace="bench",
         name="support-bot",
@@ -268,7 +303,7 @@ def gateway_config(workdir: Path, upstream_port: int) -> Path:
             )
         ],
         allowed_hosts=[HostRule(host="api.openai.com", ports=[upstream_port], region="us")],
-        models=[AllowedModel(provider="openai", name="gpt-4o-mini")],
+        models=[AllowedModel(provider="openai", name=case.model) for case in CASES],
         data_regions=["us", "eu"],
         guardrails=Guardrails(),
     )
@@ -284,13 +319,14 @@ def litellm_config(workdir: Path, upstream_port: int) -> Path:
     config = {
         "model_list": [
             {
-                "model_name": "gpt-4o-mini",
+                "model_name": case.model,
                 "litellm_params": {
-                    "model": "openai/gpt-4o-mini",
+                    "model": f"openai/{case.model}",
                     "api_base": f"http://127.0.0.1:{upstream_port}/v1",
-                    "api_key": "sk-bench-upstream-key",
+                    "api_key": UPSTREAM_KEY,
                 },
             }
+            for case in CASES
         ],
         "litellm_settings": {
             "telemetry": False,
@@ -322,159 +358,298 @@ LITELLM_ENV = {
     # remove LiteLLM in the middle of a run.
     "UV_PROJECT_ENVIRONMENT": str(Path.home() / ".cache" / "aigis" / "bench-venv"),
 }
+LITELLM_RUN = ["uv", "run", "--frozen", "--group", "bench"]
 
 
-# --- measurement ----------------------------------------------------------------------------
+def compile_bytecode(litellm: bool) -> None:
+    """Compile every module the targets import first, so no target pays for it while measured."""
+    import sysconfig
+
+    paths = [ROOT / "operator", ROOT / "bench", ROOT / "tests", sysconfig.get_paths()["purelib"]]
+    subprocess.run(
+        [sys.executable, "-m", "compileall", "-q", "-j", "0", *map(str, paths)],
+        check=False,
+        stdout=subprocess.DEVNULL,
+    )
+    if litellm:
+        subprocess.run(
+            [*LITELLM_RUN, "python", "-c", "import compileall, litellm, os; "
+             "compileall.compile_dir(os.path.dirname(litellm.__file__), quiet=1, workers=0)"],
+            env={**os.environ, **LITELLM_ENV},
+            check=False,
+            stdout=subprocess.DEVNULL,
+        )  # fmt: skip
+
+
+# --- load -----------------------------------------------------------------------------------
 
 
 @dataclass
-class Result:
+class Attack:
+    """What vegeta measured for one rate and duration (latencies in ms)."""
+
+    rate: float
+    requests: int
+    p50: float
+    p99: float
+    max: float
+    statuses: dict[str, int]
+    throughput: float
+    sent_rate: float
+    """The rate vegeta achieved: below `rate`, the load core (not the target) was the limit."""
+    errors: list[str] = field(default_factory=list)
+
+    def count(self, status: str) -> int:
+        return self.statuses.get(status, 0)
+
+    @property
+    def served(self) -> float:
+        """Share of requests answered 200."""
+        return self.count("200") / self.requests if self.requests else 0.0
+
+    @property
+    def within_ceiling(self) -> bool:
+        return self.served == 1.0 and self.p99 < P99_CEILING_MS
+
+
+def vegeta_targets(path: Path, port: int, case: Case, key: str) -> Path:
+    target = {
+        "method": "POST",
+        "url": f"http://127.0.0.1:{port}/v1/chat/completions",
+        "body": base64.b64encode(json.dumps(case.body).encode()).decode(),
+        "header": {"Content-Type": ["application/json"], "Authorization": [f"Bearer {key}"]},
+    }
+    path.write_text(json.dumps(target) + "\n")
+    return path
+
+
+def attack(targets: Path, rate: float, seconds: float, workdir: Path) -> Attack:
+    """One open-loop attack at `rate` req/s for `seconds`, pinned to the load core."""
+    results = workdir / "results.bin"
+    command = [
+        str(VEGETA), "attack", f"-targets={targets}", "-format=json", f"-rate={rate:g}/s",
+        f"-duration={seconds:g}s", "-timeout=10s", f"-output={results}",
+    ]  # fmt: skip
+    subprocess.run(command, check=True, preexec_fn=pinned(LOAD_CORE))
+    report = subprocess.run(
+        [str(VEGETA), "report", "-type=json", str(results)],
+        check=True,
+        capture_output=True,
+        preexec_fn=pinned(LOAD_CORE),
+    )
+    data = json.loads(report.stdout)
+    latencies = data["latencies"]
+    return Attack(
+        rate=rate,
+        requests=int(data["requests"]),
+        p50=latencies["50th"] / 1e6,
+        p99=latencies["99th"] / 1e6,
+        max=latencies["max"] / 1e6,
+        statuses={str(k): int(v) for k, v in (data.get("status_codes") or {}).items()},
+        throughput=float(data["throughput"]),
+        sent_rate=float(data["rate"]),
+        errors=sorted(set(data.get("errors") or []))[:3],
+    )
+
+
+@dataclass
+class CaseResult:
+    latency: Attack
+    best: Attack | None = None
+    """The highest rate of the sweep served in full with p99 under the ceiling."""
+    sweep: list[Attack] = field(default_factory=list)
+
+
+@dataclass
+class TargetResult:
     name: str
-    single: Run
-    baseline: Run
-    """Direct requests interleaved with `single`."""
-    best_rate: float
-    best_p99: float
-    best_concurrency: int
-    sweep: list[tuple[int, Run]]
+    cases: dict[str, CaseResult] = field(default_factory=dict)
+    overload: Attack | None = None
+    recovery: Attack | None = None
+    listen_overflows: int = 0
+    """Handshakes the kernel dropped during the overload step (the accept queue was full)."""
 
 
-async def paired(
-    direct: tuple[int, bytes], target: tuple[int, bytes], count: int
-) -> tuple[Run, Run]:
-    """Alternate one request direct and one through the target, `count` times each.
-
-    Both series then share every disturbance of the machine (other processes, frequency
-    changes), so their difference is the target's own cost.
-    """
-    loop = asyncio.get_running_loop()
-    runs = []
-    for port, request in (direct, target):
-        _, client = await loop.create_connection(_Client, "127.0.0.1", port)
-        runs.append((client, request, Run([], 0.0, 0)))
-    started = time.perf_counter()
-    for _ in range(count):
-        for client, request, run in runs:
-            sent = time.perf_counter()
-            status = await client.send(request)
-            run.latencies.append((time.perf_counter() - sent) * 1000)
-            run.errors += status != 200
-    elapsed = time.perf_counter() - started
-    for client, _, run in runs:
-        run.seconds = elapsed
-        if client.transport is not None:
-            client.transport.close()
-    return runs[0][2], runs[1][2]
-
-
-async def measure(
-    name: str, port: int, request: bytes, args: argparse.Namespace, direct: tuple[int, bytes]
-) -> Result:
-    check = await load(port, request, 1, count=3, seconds=None)
-    if check.errors:
-        raise RuntimeError(f"{name}: the check requests did not get 200 answers")
-    await load(port, request, 1, count=args.warmup, seconds=None)
-    requests = args.requests if name != "litellm" else max(300, args.requests // 4)
-    baseline, single = await paired(direct, (port, request), requests)
-    sweep: list[tuple[int, Run]] = []
-    best = (0.0, float("nan"), 0)
-    over = 0
-    for concurrency in args.concurrency:
-        await load(port, request, concurrency, count=None, seconds=0.3)
-        run = await load(port, request, concurrency, count=None, seconds=args.seconds)
-        sweep.append((concurrency, run))
-        p99 = run.percentile(0.99)
-        p50 = run.percentile(0.5)
+def measure(
+    name: str, port: int, key: str, args: argparse.Namespace, workdir: Path
+) -> TargetResult:
+    result = TargetResult(name)
+    for case in CASES:
+        if case.name not in args.cases:
+            continue
+        targets = vegeta_targets(workdir / f"{name}-{case.name}.json", port, case, key)
+        if not drained(targets, workdir):
+            print(f"  {name:<8} {case.name:<9} left out: still behind after 60 s", flush=True)
+            continue
+        check = attack(targets, 20, 0.25, workdir)
+        if check.served < 1.0:
+            print(f"  {name:<8} {case.name:<9} left out: {check.statuses} {check.errors}")
+            continue
+        attack(targets, args.rate, 1.0, workdir)  # warm-up
+        latency = attack(targets, args.rate, args.duration, workdir)
+        outcome = CaseResult(latency)
         print(
-            f"  {name:<8} c={concurrency:<4} {run.rate:8.0f} req/s  p50 {p50:7.2f} ms"
-            f"  p99 {p99:7.2f} ms  errors {run.errors}",
+            f"  {name:<8} {case.name:<9} {args.rate:>5.0f}/s  p50 {latency.p50:7.2f} ms  "
+            f"p99 {latency.p99:7.2f} ms  served {latency.served:.4f}",
             flush=True,
         )
-        if p99 < P99_CEILING_MS and run.errors == 0 and run.rate > best[0]:
-            best = (run.rate, p99, concurrency)
-        over = over + 1 if p99 >= P99_CEILING_MS else 0
-        if over >= 2:
-            break
-    return Result(name, single, baseline, best[0], best[1], best[2], sweep)
+        if name != "direct":
+            misses = 0
+            for rate in args.rates:
+                step = attack(targets, rate, args.step_seconds, workdir)
+                outcome.sweep.append(step)
+                print(
+                    f"  {name:<8} {case.name:<9} {rate:>5.0f}/s  p50 {step.p50:7.2f} ms  "
+                    f"p99 {step.p99:7.2f} ms  served {step.served:.4f}",
+                    flush=True,
+                )
+                if step.within_ceiling:
+                    outcome.best, misses = step, 0
+                else:
+                    misses += 1
+                    if misses >= 2:
+                        break
+                time.sleep(args.settle)
+                drained(targets, workdir)
+        result.cases[case.name] = outcome
+    if name != "direct" and not args.skip_overload:
+        targets = vegeta_targets(
+            workdir / f"{name}-overload.json", port, case_named("chat-1k"), key
+        )
+        drained(targets, workdir)
+        overflows = listen_overflows()
+        result.overload = attack(targets, args.overload_rate, args.overload_seconds, workdir)
+        result.listen_overflows = listen_overflows() - overflows
+        # Right after the burst, at a rate far below capacity: served at once, or still behind.
+        result.recovery = attack(targets, args.rate, 2.0, workdir)
+        for label, run in (("overload", result.overload), ("recovery", result.recovery)):
+            print(
+                f"  {name:<8} {label:<9} {run.rate:>5.0f}/s  p50 {run.p50:7.2f} ms  "
+                f"p99 {run.p99:7.2f} ms  statuses {run.statuses}",
+                flush=True,
+            )
+    return result
 
 
-def verdict(ok: bool) -> str:
-    return "met" if ok else "NOT met"
+def listen_overflows() -> int:
+    """The kernel's count of connections dropped on a full accept queue (all sockets)."""
+    lines = Path("/proc/net/netstat").read_text().splitlines()
+    for names, values in zip(lines[::2], lines[1::2], strict=False):
+        if names.startswith("TcpExt:"):
+            return int(dict(zip(names.split(), values.split(), strict=True))["ListenOverflows"])
+    return 0
 
 
-def added(result: Result, fraction: float) -> float:
-    """Latency the target adds at a percentile, against the direct requests interleaved with it."""
-    return result.single.percentile(fraction) - result.baseline.percentile(fraction)
+def drained(targets: Path, workdir: Path, seconds: float = 60) -> bool:
+    """Wait until the target answers at once again (a target that queues may still be working
+    through a sweep step's backlog), so that no step pays for the one before it."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        probe = attack(targets, 10, 0.3, workdir)
+        if probe.served == 1.0 and probe.max < 100:
+            return True
+        time.sleep(1)
+    return False
 
 
-def peak_rate(result: Result) -> float:
-    return max((run.rate for _, run in result.sweep), default=0.0)
+def case_named(name: str) -> Case:
+    return next(case for case in CASES if case.name == name)
 
 
-def report(results: dict[str, Result]) -> None:
-    print()
-    header = (
-        f"{'target':<8}|{'c=1 p50':>9}|{'c=1 p99':>9}|{'direct p50':>11}|{'direct p99':>11}"
-        f"|{'added p50':>10}|{'added p99':>10}|{'req/s, p99<20ms':>16}|{'at p99':>8}"
-        f"|{'peak req/s':>11}"
-    )
+# --- report ---------------------------------------------------------------------------------
+
+
+def added(results: dict[str, TargetResult], target: str, case: str, which: str) -> float:
+    """Latency `target` adds over direct calls at the same rate (ms); NaN when not measured."""
+    mine, direct = results[target].cases.get(case), results["direct"].cases.get(case)
+    if mine is None or direct is None:
+        return math.nan
+    return float(getattr(mine.latency, which) - getattr(direct.latency, which))
+
+
+def best_rate(results: dict[str, TargetResult], target: str, case: str) -> float:
+    outcome = results[target].cases.get(case)
+    if outcome is None:
+        return math.nan
+    return outcome.best.rate if outcome.best is not None else 0.0
+
+
+def ratio(a: float, b: float) -> str:
+    """a / b; "-" when either is missing or not positive (noise made an "added" negative)."""
+    return f"{a / b:.2f}x" if a > 0 and b > 0 else "-"
+
+
+def report(results: dict[str, TargetResult], args: argparse.Namespace) -> None:
+    gateways = [name for name in ("floor", "aigis", "litellm") if name in results]
+    cases = [case.name for case in CASES if case.name in args.cases]
+    others = [name for name in ("floor", "litellm") if name in results]
+
+    def vs(case: str, other: str) -> str:
+        return (
+            f"|{ratio(added(results, 'aigis', case, 'p50'), added(results, other, case, 'p50')):>9}"
+            f"|{ratio(added(results, 'aigis', case, 'p99'), added(results, other, case, 'p99')):>9}"
+            f"|{ratio(best_rate(results, 'aigis', case), best_rate(results, other, case)):>9}"
+        )
+
+    if "aigis" in results:
+        print("\nratios: aigis over floor, then over LiteLLM (added latency is over direct calls;")
+        print("rate is the best rate served in full with p99 under the ceiling)")
+        header = f"{'case':<10}"
+        for other in others:
+            header += f"|{'p50 ' + other[:5]:>9}|{'p99 ' + other[:5]:>9}|{'rate':>9}"
+        print(header)
+        print("-" * len(header))
+        for case in cases:
+            print(f"{case:<10}" + "".join(vs(case, other) for other in others))
+    print(f"\nabsolute (ms at {args.rate:g} req/s, {args.duration:g} s each; best rate with every")
+    print(f"request served and p99 < {P99_CEILING_MS:g} ms, from the sweep {args.rates})")
+    header = f"{'target':<8}|{'case':<10}|{'p50':>8}|{'p99':>8}|{'added p50':>10}|{'added p99':>10}"
+    header += f"|{'best req/s':>11}"
     print(header)
     print("-" * len(header))
-    for result in results.values():
-        within = f"{result.best_rate:.0f}" if result.best_rate else "none"
-        at = f"{result.best_p99:.2f}" if result.best_rate else "-"
+    for name in ("direct", *gateways):
+        for case in cases:
+            if case not in results[name].cases:
+                print(f"{name:<8}|{case:<10}| not measured")
+                continue
+            run = results[name].cases[case].latency
+            extra = f"|{'':>10}|{'':>10}|{'':>11}"
+            if name != "direct":
+                a50, a99 = added(results, name, case, "p50"), added(results, name, case, "p99")
+                extra = f"|{a50:10.3f}|{a99:10.3f}|{best_rate(results, name, case):11.0f}"
+            print(f"{name:<8}|{case:<10}|{run.p50:8.3f}|{run.p99:8.3f}{extra}")
+    if any(results[name].overload for name in gateways):
         print(
-            f"{result.name:<8}|{result.single.percentile(0.5):9.3f}|{result.single.percentile(0.99):9.3f}"
-            f"|{result.baseline.percentile(0.5):11.3f}|{result.baseline.percentile(0.99):11.3f}"
-            f"|{added(result, 0.5):10.3f}|{added(result, 0.99):10.3f}|{within:>16}|{at:>8}"
-            f"|{peak_rate(result):11.0f}"
+            f"\noverload: {args.overload_rate:g} req/s of chat-1k for {args.overload_seconds:g} s,"
+            f" then {args.rate:g} req/s for 2 s (recovery); timeouts at 10 s count as status 0;"
+            " 'sent' below the rate asked means the load core was the limit, not the target;"
+            " 'dropped' counts handshakes the kernel dropped on a full accept queue"
         )
-    print("(latencies in ms; 'added' is against direct requests interleaved with the target's)")
-    aigis = results["aigis"]
-    a50, a99 = added(aigis, 0.5), added(aigis, 0.99)
-    print()
-    print("aigis targets:")
-    print(f"  added p50 < 0.5 ms at c=1:        {a50:7.3f} ms   {verdict(a50 < 0.5)}")
-    print(f"  added p99 < 2 ms at c=1:          {a99:7.3f} ms   {verdict(a99 < 2.0)}")
-    print(
-        f"  >= 2,000 req/s with p99 < 20 ms:  {aigis.best_rate:7.0f}       "
-        f"{verdict(aigis.best_rate >= 2000)}"
-    )
-    if "litellm" in results:
-        lite = results["litellm"]
-        l99 = added(lite, 0.99)
-        ratio = a99 / l99 if l99 > 0 else float("inf")
-        # LiteLLM may never keep p99 under 20 ms: compare with its peak rate then, which
-        # favours LiteLLM.
-        lite_rate = lite.best_rate or peak_rate(lite)
-        speed = aigis.best_rate / lite_rate if lite_rate else float("inf")
-        print(
-            f"  added p99 <= 1/5 of LiteLLM's:    {a99:7.3f} vs {l99:.3f} ms ({ratio:.3f}x)   "
-            f"{verdict(ratio <= 0.2)}"
-        )
-        print(
-            f"  >= 3x LiteLLM's req/s:            {aigis.best_rate:7.0f} vs {lite_rate:.0f} "
-            f"({speed:.1f}x)   {verdict(speed >= 3)}"
-        )
+        header = f"{'target':<8}|{'sent/s':>7}|{'200':>7}|{'503':>7}|{'other':>7}|{'timeout':>8}"
+        header += f"|{'dropped':>8}|{'p99 ms':>9}"
+        header += f"|{'recovery served':>16}|{'recovery p99':>13}"
+        print(header)
+        print("-" * len(header))
+        for name in gateways:
+            over, rec = results[name].overload, results[name].recovery
+            if over is None or rec is None:
+                continue
+            other = over.requests - over.count("200") - over.count("503") - over.count("0")
+            print(
+                f"{name:<8}|{over.sent_rate:7.0f}|{over.count('200'):7d}|{over.count('503'):7d}"
+                f"|{other:7d}|{over.count('0'):8d}|{results[name].listen_overflows:8d}"
+                f"|{over.p99:9.1f}|{rec.served:16.4f}|{rec.p99:13.2f}"
+            )
 
 
-async def run_all(args: argparse.Namespace, workdir: Path) -> dict[str, Result]:
-    import orjson
+# --- running --------------------------------------------------------------------------------
 
-    body = orjson.dumps(
-        {
-            "model": "gpt-4o-mini",
-            "messages": [
-                {"role": "system", "content": SYSTEM_PROMPT},
-                {"role": "user", "content": USER_PROMPT},
-            ],
-            "max_tokens": 200,
-        }
-    )
-    headers = {"Content-Type": "application/json", "Authorization": "Bearer sk-app-not-used"}
-    results: dict[str, Result] = {}
-    upstream_port, gateway_port, metrics_port, litellm_port = (free_port() for _ in range(4))
-    path = "/v1/chat/completions"
+
+def run_all(args: argparse.Namespace, workdir: Path) -> dict[str, TargetResult]:
+    results: dict[str, TargetResult] = {}
+    # Each port is picked right before its server starts: the overload steps open thousands of
+    # client connections, whose local ports may take a port picked earlier.
+    upstream_port = free_port()
     with process(
         [sys.executable, __file__, "--serve-upstream", str(upstream_port)],
         LOAD_CORE,
@@ -482,42 +657,57 @@ async def run_all(args: argparse.Namespace, workdir: Path) -> dict[str, Result]:
         "fake upstream",
         log=workdir / "upstream.log",
     ):
-        direct = (upstream_port, build_request(upstream_port, path, body, headers))
-        results["direct"] = await measure("direct", *direct, args, direct)
-        config = gateway_config(workdir, upstream_port)
-        command = [
-            sys.executable, "-m", "aigis", "gateway", "--config", str(config),
-            "--listen", f"127.0.0.1:{gateway_port}",
-            "--metrics-listen", f"127.0.0.1:{metrics_port}",
-            "--resolve", "api.openai.com=127.0.0.1", "--log-level", "WARNING",
-        ]  # fmt: skip
-        with process(
-            command, GATEWAY_CORE, gateway_port, "aigis gateway", log=workdir / "audit.log"
-        ):
-            request = build_request(gateway_port, path, body, headers)
-            results["aigis"] = await measure("aigis", gateway_port, request, args, direct)
-        if not args.skip_litellm:
+        if "direct" in args.targets:
+            results["direct"] = measure("direct", upstream_port, UPSTREAM_KEY, args, workdir)
+        if "floor" in args.targets:
+            floor_port = free_port()
             command = [
-                "uv", "run", "--group", "bench", "litellm",
+                sys.executable, str(ROOT / "bench" / "gateway_floor.py"),
+                "--listen", f"127.0.0.1:{floor_port}",
+                "--upstream", f"http://127.0.0.1:{upstream_port}",
+            ]  # fmt: skip
+            with process(command, GATEWAY_CORE, floor_port, "floor", log=workdir / "floor.log"):
+                results["floor"] = measure("floor", floor_port, APP_KEY, args, workdir)
+        if "aigis" in args.targets:
+            gateway_port, metrics_port = free_port(), free_port()
+            command = [
+                sys.executable, "-m", "aigis", "gateway",
+                "--config", str(gateway_config(workdir, upstream_port)),
+                "--listen", f"127.0.0.1:{gateway_port}",
+                "--metrics-listen", f"127.0.0.1:{metrics_port}",
+                "--resolve", "api.openai.com=127.0.0.1", "--log-level", "WARNING",
+                *gateway_audit_flags(workdir), *args.aigis_args,
+            ]  # fmt: skip
+            with process(
+                command, GATEWAY_CORE, gateway_port, "aigis gateway", log=workdir / "audit.log"
+            ):
+                results["aigis"] = measure("aigis", gateway_port, APP_KEY, args, workdir)
+        if "litellm" in args.targets and not args.skip_litellm:
+            litellm_port = free_port()
+            command = [
+                *LITELLM_RUN, "litellm",
                 "--config", str(litellm_config(workdir, upstream_port)),
                 "--host", "127.0.0.1", "--port", str(litellm_port), "--num_workers", "1",
             ]  # fmt: skip
-            with process(
-                command,
-                GATEWAY_CORE,
-                litellm_port,
-                "litellm",
-                env=LITELLM_ENV,
-                log=workdir / "litellm.log",
-                timeout=300,
-            ):
-                litellm_headers = {**headers, "Authorization": f"Bearer {LITELLM_MASTER_KEY}"}
-                request = build_request(litellm_port, path, body, litellm_headers)
-                results["litellm"] = await measure("litellm", litellm_port, request, args, direct)
+            try:
+                with process(
+                    command,
+                    GATEWAY_CORE,
+                    litellm_port,
+                    "litellm",
+                    env=LITELLM_ENV,
+                    log=workdir / "litellm.log",
+                    timeout=300,
+                ):
+                    results["litellm"] = measure(
+                        "litellm", litellm_port, LITELLM_MASTER_KEY, args, workdir
+                    )
+            except RuntimeError as exc:
+                print(f"LiteLLM left out: {exc}", file=sys.stderr)
             outbound = [
                 line
                 for line in (workdir / "litellm.log").read_text(errors="replace").splitlines()
-                if "ConnectError" in line or "fetch" in line.lower()
+                if "ConnectError" in line or "fetch" in line.lower() or "127.0.0.1:9" in line
             ]
             if outbound:
                 print("LiteLLM tried to reach something outside this machine:", *outbound[:5])
@@ -527,28 +717,51 @@ async def run_all(args: argparse.Namespace, workdir: Path) -> dict[str, Result]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--serve-upstream", type=int, help=argparse.SUPPRESS)
-    parser.add_argument("--skip-litellm", action="store_true", help="measure aigis alone")
-    parser.add_argument("--requests", type=int, default=3000, help="requests at concurrency 1")
-    parser.add_argument("--warmup", type=int, default=300, help="warm-up requests per target")
-    parser.add_argument("--seconds", type=float, default=3.0, help="length of each sweep step")
+    parser.add_argument("--skip-litellm", action="store_true", help="leave LiteLLM out")
+    parser.add_argument("--skip-overload", action="store_true", help="no overload step")
+    names = [case.name for case in CASES]
     parser.add_argument(
-        "--concurrency",
-        type=lambda text: [int(part) for part in text.split(",")],
-        default=[2, 4, 8, 16, 32, 64, 128],
-        help="concurrency levels of the throughput sweep, comma-separated",
+        "--cases", type=lambda text: text.split(","), default=names, help=",".join(names)
+    )
+    parser.add_argument(
+        "--targets",
+        type=lambda text: text.split(","),
+        default=["direct", "floor", "aigis", "litellm"],
+        help="direct,floor,aigis,litellm (direct is needed for added latency)",
+    )
+    parser.add_argument("--rate", type=float, default=200, help="req/s of the latency step")
+    parser.add_argument("--duration", type=float, default=10, help="seconds of the latency step")
+    parser.add_argument(
+        "--rates",
+        type=lambda text: [float(part) for part in text.split(",")],
+        default=[500, 1000, 1500, 2000, 3000, 4000, 5000],
+        help="req/s of the sweep, comma-separated",
+    )
+    parser.add_argument("--step-seconds", type=float, default=5, help="seconds per sweep step")
+    parser.add_argument("--settle", type=float, default=1, help="seconds between sweep steps")
+    parser.add_argument("--overload-rate", type=float, default=3000, help="req/s past capacity")
+    parser.add_argument("--overload-seconds", type=float, default=10)
+    parser.add_argument(
+        "--aigis-args",
+        type=lambda text: text.split(),
+        default=[],
+        help='extra flags for `aigis gateway`, e.g. "--max-in-flight 64"',
     )
     args = parser.parse_args()
     if args.serve_upstream:
         serve_upstream(args.serve_upstream)
         return
+    if not VEGETA.exists():
+        sys.exit(f"{VEGETA} is missing: run hack/build-control-plane.sh vegeta")
     if len(os.sched_getaffinity(0)) < 2:
         sys.exit("the benchmark needs two CPU cores (gateway on one, load on the other)")
+    if "direct" not in args.targets:
+        args.targets.insert(0, "direct")
     os.sched_setaffinity(0, {LOAD_CORE})
-    import uvloop
-
+    compile_bytecode(litellm="litellm" in args.targets and not args.skip_litellm)
     with tempfile.TemporaryDirectory(prefix="aigis-bench-") as workdir:
-        results = uvloop.run(run_all(args, Path(workdir)))
-    report(results)
+        results = run_all(args, Path(workdir))
+    report(results, args)
 
 
 if __name__ == "__main__":

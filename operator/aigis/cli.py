@@ -143,6 +143,14 @@ def main() -> None:
     show_default=True,
     help="Labels of the cluster DNS pods, as key=value[,key=value].",
 )
+@click.option(
+    "--forensics-capture-timeout",
+    default=120.0,
+    type=float,
+    envvar="AIGIS_FORENSICS_CAPTURE_TIMEOUT",
+    show_default=True,
+    help="Seconds a forensic capture may collect before its bundle is stored incomplete.",
+)
 def operator(
     namespaces: tuple[str, ...],
     metrics_address: str,
@@ -158,6 +166,7 @@ def operator(
     static_hosts: Path | None,
     dns_namespace: str,
     dns_labels: str,
+    forensics_capture_timeout: float,
 ) -> None:
     """Run the operator against the cluster of the current kubeconfig (or in-cluster config)."""
     settings = OperatorSettings(
@@ -175,6 +184,7 @@ def operator(
         static_hosts=static_hosts,
         dns_namespace=dns_namespace,
         dns_labels=parse_labels(dns_labels),
+        forensics_capture_timeout=forensics_capture_timeout,
     )
     if problems := settings.problems():
         raise click.UsageError("\n".join(str(p) for p in problems))
@@ -273,6 +283,14 @@ _SIGNING_NAMESPACE = click.option(
     help="Where the public key is published (the operator's --aigis-namespace). Default: the "
     "snapshot's namespace.",
 )
+_S3_ENDPOINT = click.option(
+    "--s3-endpoint",
+    default=None,
+    envvar="AIGIS_S3_ENDPOINT",
+    help="For a snapshot stored in S3: reach its bucket at this URL instead of the endpoint "
+    "the snapshot records (e.g. through a port-forward). The keys come from the credentials "
+    "Secret the snapshot names, which you need to be allowed to read.",
+)
 
 
 def _run_forensics(work: Any) -> Any:
@@ -281,11 +299,14 @@ def _run_forensics(work: Any) -> Any:
 
     import aiohttp
 
+    from aigis.forensics.storage import StorageError
     from aigis.kube import KubeConfigError, KubeError
 
     try:
         return asyncio.run(work)
-    except (KubeError, aiohttp.ClientError, OSError, KubeConfigError, LookupError) as exc:
+    except (
+        KubeError, aiohttp.ClientError, OSError, KubeConfigError, LookupError, StorageError
+    ) as exc:  # fmt: skip
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
 
@@ -322,8 +343,13 @@ def forensics_list(namespace: str | None, all_namespaces: bool) -> None:
     help="Directory to write the unpacked bundle into (created if missing).",
 )
 @_SIGNING_NAMESPACE
+@_S3_ENDPOINT
 def forensics_export(
-    name: str, namespace: str | None, output: Path, signing_namespace: str | None
+    name: str,
+    namespace: str | None,
+    output: Path,
+    signing_namespace: str | None,
+    s3_endpoint: str | None,
 ) -> None:
     """Write a snapshot's evidence bundle into a directory, for `aigis forensics verify DIR`."""
     from aigis.forensics.commands import export_snapshot
@@ -331,7 +357,9 @@ def forensics_export(
 
     async def export(namespace: str) -> list[Path]:
         async with KubeClient.from_environment(user_agent="aigis-cli") as kube:
-            return await export_snapshot(kube, namespace, name, output, signing_namespace)
+            return await export_snapshot(
+                kube, namespace, name, output, signing_namespace, s3_endpoint
+            )
 
     for path in _run_forensics(export(namespace or kubeconfig_namespace())):
         click.echo(f"wrote {path}")
@@ -347,8 +375,13 @@ def forensics_export(
     help="For a directory: the public key (base64) to verify with. Default: its signing-key.pub.",
 )
 @_SIGNING_NAMESPACE
+@_S3_ENDPOINT
 def forensics_verify(
-    target: str, namespace: str | None, public_key: Path | None, signing_namespace: str | None
+    target: str,
+    namespace: str | None,
+    public_key: Path | None,
+    signing_namespace: str | None,
+    s3_endpoint: str | None,
 ) -> None:
     """Verify a snapshot (NAME, in the cluster) or an exported directory (DIR).
 
@@ -361,7 +394,7 @@ def forensics_verify(
 
     async def verify(namespace: str) -> list[Any]:
         async with KubeClient.from_environment(user_agent="aigis-cli") as kube:
-            return await verify_snapshot(kube, namespace, target, signing_namespace)
+            return await verify_snapshot(kube, namespace, target, signing_namespace, s3_endpoint)
 
     directory = Path(target)
     if directory.is_dir():

@@ -49,6 +49,9 @@ class OperatorSettings:
     dns_namespace: str = "kube-system"
     dns_labels: tuple[tuple[str, str], ...] = field(default=(("k8s-app", "kube-dns"),))
     """The cluster DNS pods every egress policy must allow."""
+    forensics_capture_timeout: float = 120.0
+    """A forensic capture still collecting after this many seconds is stored incomplete with
+    what it has (the pod's deletion waits for it)."""
 
     def problems(self) -> list[FieldError]:
         """Everything wrong with these settings, each naming the flag and the fix."""
@@ -94,6 +97,13 @@ class OperatorSettings:
             )
         if not 1 <= self.refresh_seconds <= 86400:
             found.append(FieldError("--refresh-seconds", "must be between 1 and 86400 seconds"))
+        if not 1 <= self.forensics_capture_timeout <= 3600:
+            found.append(
+                FieldError(
+                    "--forensics-capture-timeout",
+                    "must be between 1 and 3600 seconds; a deleted pod waits this long at most",
+                )
+            )
         if self.static_hosts is not None and not self.static_hosts.is_file():
             found.append(
                 FieldError("--static-hosts", f"{self.static_hosts} is not a readable file")

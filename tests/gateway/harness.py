@@ -31,6 +31,7 @@ from aigis.gateway.config import (
 )
 from aigis.gateway.identity import PodIdentity
 from aigis.gateway.inspection import PipelineFactory
+from aigis.gateway.overload import OverloadLimits
 from aigis.gateway.resolver import StaticResolver
 from aigis.gateway.server import Gateway, GatewaySettings, serve_gateway
 
@@ -165,6 +166,7 @@ async def running_gateway(
     audit_key: bytes | None = None,
     audit_state_dir: Path | None = None,
     audit: list[bytes] | None = None,
+    overload: OverloadLimits | None = None,
     **config_overrides: Any,
 ) -> AsyncIterator[Harness]:
     """Start the fake provider and a gateway configured for it; stop both afterwards."""
@@ -192,6 +194,9 @@ async def running_gateway(
         audit_key_file=key_file,
         audit_state_dir=audit_state_dir,
         pod=PodIdentity("support-bot-7d9f", "shop", "0c0ffee0-1111-2222-3333-444455556666"),
+        # Tests pause and resume their event loop (and share it with the fake provider): its
+        # lag says nothing about the gateway's load there. Tests of the lag turn it on.
+        overload=overload or OverloadLimits(shed_on_loop_lag=False),
     )
     factory = pipeline_factory or real_pipeline_factory() or fake_pipeline_factory
     task = asyncio.create_task(

@@ -3,24 +3,32 @@
 versitygw is built from its Go module by `hack/build-control-plane.sh versitygw` (cached with
 the control plane) and serves a local directory. The bucket is created with Object Lock; a
 bundle is stored with a COMPLIANCE retention, read back byte for byte, and deleting its version
-is refused while the retention lasts.
+is refused while the retention lasts. Then the operator (scoped to this module's namespace)
+stores the evidence of a deleted pod of an AIWorkload with `storage: {type: S3}` there, and
+`aigis forensics verify` reads it back from the bucket; a workload whose bucket or credentials
+Secret is missing gets an incomplete bundle, kept in Secrets, that says why.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import socket
 import subprocess
+import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
 from botocore.config import Config
+from botocore.exceptions import ClientError
+from tests.integration.conftest import TEST_NAMESPACE_LABEL, Cluster, RunningOperator
 
 from aigis.forensics import bundle
 from aigis.forensics.s3 import S3Settings, S3Storage
@@ -141,3 +149,204 @@ def test_a_bundle_without_retention_can_be_deleted(endpoint: str, bucket: str) -
 
     with pytest.raises(StorageError, match="get_object"):
         asyncio.run(backend.load("ns", location))
+    # Already gone counts as deleted: expiry does not retry it forever.
+    asyncio.run(backend.delete("ns", location))
+
+
+# --- the operator storing in S3 -----------------------------------------------------------
+
+CAPTURE_WAIT_SECONDS = 120.0
+CREDENTIALS = "evidence-s3"
+
+
+def workload(name: str, storage: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "apiVersion": "aigis.dev/v1alpha1",
+        "kind": "AIWorkload",
+        "metadata": {"name": name},
+        "spec": {
+            "selector": {"matchLabels": {"app": name}},
+            "owner": "team-test",
+            "purpose": "Answers questions in S3 forensics tests",
+            "forensics": {"logsMaxBytes": 1024, "retentionDays": 1, "storage": storage},
+        },
+    }
+
+
+def s3_storage(endpoint: str, bucket: str, secret: str = CREDENTIALS) -> dict[str, Any]:
+    return {
+        "type": "S3",
+        "s3": {
+            "bucket": bucket,
+            "endpoint": endpoint,
+            "credentialsSecret": {"name": secret},
+            "objectLock": {"mode": "Compliance"},
+            "prefix": "it/",
+        },
+    }
+
+
+def covered_pod(name: str, workload_name: str) -> dict[str, Any]:
+    """A pod as the webhook leaves it: the workload label, the finalizer, the gateway."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": name,
+            "labels": {"aigis.dev/workload": workload_name, "app": workload_name},
+            "finalizers": ["aigis.dev/forensics"],
+        },
+        "spec": {
+            "containers": [
+                {"name": "app", "image": "example.invalid/bot:1"},
+                {"name": "aigis-gateway", "image": "example.invalid/aigis:1"},
+            ]
+        },
+    }
+
+
+@pytest.fixture(scope="module")
+def ns(cluster: Cluster, crds_installed: None, endpoint: str, bucket: str) -> Iterator[str]:
+    name = f"it-fs3-{uuid.uuid4().hex[:8]}"
+    cluster.apply(
+        {
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": {"name": name, "labels": {TEST_NAMESPACE_LABEL: "true"}},
+        }
+    )
+    cluster.wait_for(
+        "the default ServiceAccount",
+        lambda: cluster.kubectl("get", "sa", "default", "-n", name, check=False).returncode == 0,
+    )
+    cluster.kubectl("create", "secret", "generic", CREDENTIALS, "-n", name,
+                    f"--from-literal=AWS_ACCESS_KEY_ID={ACCESS}",
+                    f"--from-literal=AWS_SECRET_ACCESS_KEY={SECRET}")  # fmt: skip
+    cluster.apply(workload("s3bot", s3_storage(endpoint, bucket)), name)
+    cluster.apply(workload("nobucket", s3_storage(endpoint, "no-such-bucket-aigis")), name)
+    cluster.apply(workload("nosecret", s3_storage(endpoint, bucket, "no-such-secret")), name)
+    yield name
+    for pod in cluster.get_json("pods", "-n", name)["items"]:
+        cluster.kubectl("patch", "pod", pod["metadata"]["name"], "-n", name, "--type=merge",
+                        "-p", '{"metadata":{"finalizers":null}}', check=False)  # fmt: skip
+    cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)
+
+
+@pytest.fixture(scope="module")
+def operator(start_operator: Callable[..., RunningOperator], ns: str) -> RunningOperator:
+    return start_operator("--namespace", ns, "--aigis-namespace", ns,
+                          "--network-policy-mode", "NetworkPolicy",
+                          "--forensics-capture-timeout", "60")  # fmt: skip
+
+
+def capture_deleted(cluster: Cluster, ns: str, name: str, workload_name: str) -> dict[str, Any]:
+    """Run a covered pod, delete it, and wait for its snapshot stored and the pod gone."""
+    cluster.apply(covered_pod(name, workload_name), ns)
+    pod = cluster.wait_for(
+        f"pod {name} Running",
+        lambda: (
+            (p := cluster.get_json("pod", name, "-n", ns))["status"].get("phase") == "Running" and p
+        ),
+    )
+    cluster.kubectl("delete", "pod", name, "-n", ns, "--wait=false", "--grace-period=1")
+    snapshot = f"fsnap-{pod['metadata']['uid']}"
+
+    def stored() -> dict[str, Any] | None:
+        found = cluster.kubectl("get", "fsnap", snapshot, "-n", ns, "-o", "json", check=False)
+        if found.returncode != 0:
+            return None
+        body = json.loads(found.stdout)
+        return dict(body) if (body.get("status") or {}).get("phase") == "Stored" else None
+
+    done = cluster.wait_for(f"{snapshot} stored", stored, timeout=CAPTURE_WAIT_SECONDS)
+    cluster.wait_for(
+        f"pod {name} gone",
+        lambda: cluster.kubectl("get", "pod", name, "-n", ns, check=False).returncode != 0,
+    )
+    return done
+
+
+def aigis(cluster: Cluster, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "aigis", *args],
+        env={**os.environ, "KUBECONFIG": cluster.kubeconfig},
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+
+
+def test_a_deleted_pod_of_an_s3_workload_is_stored_locked_in_the_bucket_and_verifies(
+    cluster: Cluster, ns: str, operator: RunningOperator, endpoint: str, bucket: str
+) -> None:
+    done = capture_deleted(cluster, ns, "s3bot-1", "s3bot")
+
+    status = done["status"]
+    assert status["complete"] is True, status
+    location = status["storage"]
+    assert location["backend"] == "S3"
+    assert location["bucket"] == bucket
+    assert location["endpoint"] == endpoint
+    assert location["objects"] == [f"it/{ns}/{done['metadata']['name']}/bundle.tar.gz"]
+    assert location["credentialsSecret"] == {"namespace": ns, "name": CREDENTIALS}
+    assert location["objectLockMode"] == "COMPLIANCE"
+    assert location["retainUntil"] == status["expiresAt"]
+    assert location["versionId"]
+    # Nothing in Secrets: the bytes are only in the bucket.
+    label = f"aigis.dev/forensic-snapshot={done['metadata']['name']}"
+    chunks = cluster.get_json("secrets", "-n", ns, "-l", label)
+    assert chunks["items"] == []
+
+    verified = aigis(cluster, "forensics", "verify", done["metadata"]["name"], "-n", ns)
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+
+    client = boto3.client(
+        "s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id=ACCESS,
+        aws_secret_access_key=SECRET, config=Config(s3={"addressing_style": "path"}),
+    )  # fmt: skip
+    retention = client.get_object_retention(
+        Bucket=bucket, Key=location["objects"][0], VersionId=location["versionId"]
+    )["Retention"]
+    assert retention["Mode"] == "COMPLIANCE"
+    with pytest.raises(ClientError) as refused:
+        client.delete_object(
+            Bucket=bucket, Key=location["objects"][0], VersionId=location["versionId"]
+        )
+    assert refused.value.response["Error"]["Code"] == "AccessDenied"
+    again = aigis(cluster, "forensics", "verify", done["metadata"]["name"], "-n", ns)
+    assert again.returncode == 0, again.stdout + again.stderr
+
+
+@pytest.mark.parametrize(
+    ("workload_name", "reason"),
+    [
+        ("nobucket", "no-such-bucket-aigis"),
+        ("nosecret", "credentials Secret {ns}/no-such-secret not found"),
+    ],
+)
+def test_an_unusable_s3_backend_yields_an_incomplete_bundle_in_secrets_with_the_reason(
+    cluster: Cluster,
+    ns: str,
+    operator: RunningOperator,
+    workload_name: str,
+    reason: str,
+    tmp_path: Path,
+) -> None:
+    done = capture_deleted(cluster, ns, f"{workload_name}-1", workload_name)
+
+    status = done["status"]
+    assert status["complete"] is False
+    storage_reasons = [r for r in status["reasons"] if r.startswith("storage: ")]
+    assert storage_reasons, status["reasons"]
+    assert reason.format(ns=ns) in storage_reasons[0]
+    assert "kept in Secrets instead" in storage_reasons[0]
+    assert status["storage"]["backend"] == "Secrets"
+    name = done["metadata"]["name"]
+    verified = aigis(cluster, "forensics", "verify", name, "-n", ns)
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    # The signed manifest says the same as the snapshot.
+    exported = aigis(cluster, "forensics", "export", name, "-n", ns, "-o", str(tmp_path))
+    assert exported.returncode == 0, exported.stdout + exported.stderr
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert storage_reasons[0] in manifest["reasons"]

@@ -172,6 +172,13 @@ CROSS_FIELD_CASES = [
     ("service-by-selectors", spec_with(egress=[{"service": {
         "namespaceSelector": {"matchLabels": {"team": "data"}},
         "podSelector": {"matchLabels": {"app": "db"}}}}]), None),
+    ("s3-storage-needs-s3", spec_with(forensics={"storage": {"type": "S3"}}),
+     "type S3 needs s3"),
+    ("s3-only-with-type-s3", spec_with(forensics={"storage": {"s3": {
+        "bucket": "evidence", "credentialsSecret": {"name": "s3"}}}}),
+     "s3 describes the S3 backend"),
+    ("s3-storage-with-s3", spec_with(forensics={"storage": {"type": "S3", "s3": {
+        "bucket": "evidence", "credentialsSecret": {"name": "s3"}}}}), None),
 ]  # fmt: skip
 
 

@@ -109,6 +109,12 @@ def minimal(**fields: Any) -> dict[str, Any]:
     return {**copy.deepcopy(MINIMAL), **fields}
 
 
+def s3_storage(**s3: Any) -> dict[str, Any]:
+    """A minimal spec storing evidence in S3, with `s3` fields replaced."""
+    fields = {"bucket": "evidence", "credentialsSecret": {"name": "s3-keys"}, **s3}
+    return minimal(forensics={"storage": {"type": "S3", "s3": fields}})
+
+
 def full_with(edit: Callable[[dict[str, Any]], object]) -> dict[str, Any]:
     spec = copy.deepcopy(FULL_EXAMPLE["spec"])
     edit(spec)
@@ -330,7 +336,36 @@ SEMANTIC_CASES = [
     ("self-hosted-without-base-url", minimal(
         models=[{"provider": "self-hosted", "name": "m", "image": "r.example.com/vllm:1"}]),
      "spec.models[0].provider", "add {provider: self-hosted, baseUrl:"),
+    ("s3-bucket-uppercase", s3_storage(bucket="Evidence_Bucket"),
+     "spec.forensics.storage.s3.bucket", "is not an S3 bucket name: use 3-63 lowercase"),
+    ("s3-bucket-double-dot", s3_storage(bucket="evidence..eu"),
+     "spec.forensics.storage.s3.bucket", "'.' must sit between letters or digits"),
+    ("s3-bucket-ip", s3_storage(bucket="10.0.0.1"),
+     "spec.forensics.storage.s3.bucket", "must not look like an IP address"),
+    ("s3-endpoint-not-url", s3_storage(endpoint="minio.storage.svc:9000"),
+     "spec.forensics.storage.s3.endpoint", "is not an http(s) URL; write e.g. https://"),
+    ("s3-endpoint-with-path", s3_storage(endpoint="https://s3.example.com/evidence"),
+     "spec.forensics.storage.s3.endpoint", 'so write "https://s3.example.com"'),
+    ("s3-endpoint-with-credentials", s3_storage(endpoint="https://ak:sk@s3.example.com"),
+     "spec.forensics.storage.s3.endpoint", "the keys belong in credentialsSecret"),
+    ("s3-region-uppercase", s3_storage(region="EU-Central-1"),
+     "spec.forensics.storage.s3.region", 'e.g. "eu-central-1"'),
+    ("s3-credentials-secret-name", s3_storage(credentialsSecret={"name": "S3_Keys"}),
+     "spec.forensics.storage.s3.credentialsSecret.name", "(it names a Secret)"),
+    ("s3-prefix-leading-slash", s3_storage(prefix="/cluster-a/"),
+     "spec.forensics.storage.s3.prefix", 'object keys have no root); write "cluster-a/"'),
+    ("s3-prefix-bad-character", s3_storage(prefix="cluster{a}/"),
+     "spec.forensics.storage.s3.prefix", "holds characters S3 keys should not"),
 ]  # fmt: skip
+
+
+def test_a_good_s3_storage_has_no_errors() -> None:
+    model, errors = parse_aiworkload_spec(
+        s3_storage(endpoint="http://127.0.0.1:9000/", region="eu-central-1", prefix="c1/",
+                   objectLock={"mode": "Governance"})
+    )  # fmt: skip
+    assert model is not None
+    assert errors == []
 
 
 @pytest.mark.parametrize(

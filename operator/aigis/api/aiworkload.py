@@ -58,6 +58,8 @@ PII_ENTITIES: tuple[PiiEntity, ...] = (
 PromptLogging = Literal["None", "Hash", "Redacted"]
 FailureMode = Literal["FailClosed", "FailOpen"]
 AppliesTo = Literal["Request", "Response", "Both"]
+StorageType = Literal["Secrets", "S3"]
+ObjectLockMode = Literal["Governance", "Compliance"]
 
 # The Kubernetes quantity grammar (resource.Quantity), as controller-gen writes it into CRDs.
 QUANTITY_PATTERN = (
@@ -382,6 +384,66 @@ class Gateway(ApiModel):
     hosts of one provider."""
 
 
+class SecretReference(ApiModel):
+    """A Secret in the AIWorkload's namespace."""
+
+    name: Name
+    """Name of the Secret."""
+
+
+class ObjectLock(ApiModel):
+    """S3 Object Lock on each stored bundle, until the snapshot expires (retentionDays)."""
+
+    mode: ObjectLockMode = "Compliance"
+    """Compliance: nobody, not even the bucket's owner, can delete the bundle or shorten its
+    retention. Governance: accounts with s3:BypassGovernanceRetention can."""
+
+
+class S3EvidenceStore(ApiModel):
+    """An S3-compatible bucket for evidence bundles: one object per bundle,
+    `<prefix><namespace>/<snapshot>/bundle.tar.gz`."""
+
+    bucket: Annotated[str, Field(min_length=3, max_length=63)]
+    """The bucket's name. With objectLock, the bucket must have been created with Object Lock
+    enabled."""
+    endpoint: Annotated[str, Field(max_length=512)] | None = None
+    """The S3 API's URL, e.g. `https://minio.storage.svc:9000`; AWS S3 when omitted."""
+    region: Annotated[str, Field(max_length=64)] | None = None
+    """The bucket's region; `us-east-1` when omitted."""
+    credentials_secret: SecretReference
+    """The Secret (in the AIWorkload's namespace) with the keys AWS_ACCESS_KEY_ID and
+    AWS_SECRET_ACCESS_KEY that may write to the bucket."""
+    object_lock: ObjectLock | None = None
+    """Lock each bundle against deletion until the snapshot expires. Omitted: no lock; the
+    bundle is deleted when the snapshot expires, and anyone with the keys can delete it
+    earlier."""
+    prefix: Annotated[str, Field(max_length=256)] | None = None
+    """Prepended to every object key, e.g. `cluster-a/`."""
+
+
+class ForensicsStorage(ApiModel):
+    """Where the bytes of evidence bundles are kept."""
+
+    type: StorageType = "Secrets"
+    """Secrets: chunked into Secrets next to each ForensicSnapshot. S3: one object per bundle
+    in the bucket that s3 describes."""
+    s3: S3EvidenceStore | None = None
+    """The bucket; required with type S3, and only then."""
+
+    cross_field_rules = (
+        CrossFieldRule["ForensicsStorage"](
+            cel="self.type != 'S3' || has(self.s3)",
+            message="type S3 needs s3: {bucket, credentialsSecret: {name}}",
+            holds=lambda s: s.type != "S3" or s.s3 is not None,
+        ),
+        CrossFieldRule["ForensicsStorage"](
+            cel="self.type == 'S3' || !has(self.s3)",
+            message="s3 describes the S3 backend; set type: S3 or remove s3",
+            holds=lambda s: s.type == "S3" or s.s3 is None,
+        ),
+    )
+
+
 class Forensics(ApiModel):
     """Evidence capture when a pod of the workload terminates."""
 
@@ -394,6 +456,9 @@ class Forensics(ApiModel):
     checkpoint: bool = False
     """Also take a kubelet container checkpoint. Opt-in: a checkpoint holds all process memory,
     secrets included."""
+    storage: ForensicsStorage | None = None
+    """Where the evidence bundles' bytes are kept: {type: Secrets} when omitted, or
+    {type: S3, s3: {...}} for a bucket with Object Lock."""
 
 
 class Assurance(ApiModel):

@@ -57,6 +57,15 @@ class ArtifactRecord(ApiModel):
     """Its size in bytes."""
 
 
+class CredentialsSecretReference(ApiModel):
+    """The Secret whose keys read the bucket (S3)."""
+
+    namespace: Name
+    """Its namespace: the AIWorkload's."""
+    name: Name
+    """Its name."""
+
+
 class StorageLocation(ApiModel):
     """Where the bundle's bytes are."""
 
@@ -71,6 +80,17 @@ class StorageLocation(ApiModel):
     """The bucket (S3)."""
     version_id: Annotated[str, Field(max_length=1024)] | None = None
     """The object's version (S3 with Object Lock): the version the retention protects."""
+    endpoint: Annotated[str, Field(max_length=512)] | None = None
+    """The S3 API's URL (S3); AWS S3 when absent."""
+    region: Annotated[str, Field(max_length=64)] | None = None
+    """The bucket's region (S3)."""
+    credentials_secret: CredentialsSecretReference | None = None
+    """The Secret with AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY that reads the bucket (S3);
+    `aigis forensics export|verify` and the operator's expiry read it."""
+    object_lock_mode: Literal["COMPLIANCE", "GOVERNANCE"] | None = None
+    """The Object Lock retention mode of the stored version (S3); absent: not locked."""
+    retain_until: Timestamp | None = None
+    """Until when the stored version is locked (RFC 3339)."""
 
 
 class ForensicSnapshotStatus(ApiModel):

@@ -1059,6 +1059,80 @@ def _check_upstreams(spec: AIWorkloadSpec) -> Iterator[FieldError]:
             )
 
 
+# --- forensics storage ----------------------------------------------------------------------
+
+_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+_S3_REGION = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
+
+
+def bucket_problem(name: str) -> str | None:
+    """Why `name` is not an S3 bucket name (the rules every S3 implementation shares)."""
+    if not _BUCKET.fullmatch(name):
+        return (
+            f"{_quote(name)} is not an S3 bucket name: use 3-63 lowercase letters, digits, '.' "
+            "and '-', starting and ending with a letter or digit"
+        )
+    if ".." in name or ".-" in name or "-." in name:
+        return f"{_quote(name)} is not an S3 bucket name: '.' must sit between letters or digits"
+    if _ip_address(name) is not None:
+        return f"{_quote(name)} is not an S3 bucket name: it must not look like an IP address"
+    return None
+
+
+def s3_endpoint_problem(url: str) -> str | None:
+    """Why `url` cannot be an S3 endpoint: aigis needs scheme and host, nothing after them."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return f"{_quote(url)} is not a URL; write e.g. https://minio.storage.svc:9000"
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return f"{_quote(url)} is not an http(s) URL; write e.g. https://minio.storage.svc:9000"
+    if parts.username is not None or parts.password is not None:
+        return "holds a user or password; the keys belong in credentialsSecret: drop them here"
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        root = f"{parts.scheme}://{parts.hostname}" + (f":{port}" if port else "")
+        return (
+            f"{_quote(url)} has a path; the bucket is named in s3.bucket, so write {_quote(root)}"
+        )
+    return None
+
+
+def _check_forensics(spec: AIWorkloadSpec) -> Iterator[FieldError]:
+    s3 = spec.forensics.storage.s3 if spec.forensics.storage is not None else None
+    if s3 is None:
+        return
+    path = "spec.forensics.storage.s3"
+    problem = bucket_problem(s3.bucket)
+    if problem:
+        yield FieldError(f"{path}.bucket", problem)
+    if s3.endpoint is not None:
+        problem = s3_endpoint_problem(s3.endpoint)
+        if problem:
+            yield FieldError(f"{path}.endpoint", problem)
+    if s3.region is not None and not _S3_REGION.fullmatch(s3.region):
+        yield FieldError(
+            f"{path}.region",
+            f"{_quote(s3.region)} is not a region name; write it as the S3 API knows it, "
+            'e.g. "eu-central-1"',
+        )
+    problem = dns_subdomain_problem(s3.credentials_secret.name)
+    if problem:
+        yield FieldError(f"{path}.credentialsSecret.name", f"{problem} (it names a Secret)")
+    if s3.prefix is not None:
+        if s3.prefix.startswith("/"):
+            yield FieldError(
+                f"{path}.prefix",
+                f"must not start with '/' (object keys have no root); write "
+                f"{_quote(s3.prefix.lstrip('/'))}",
+            )
+        elif any(ord(c) < 0x20 or c in "\\{}^%`<>|" for c in s3.prefix):
+            yield FieldError(
+                f"{path}.prefix",
+                "holds characters S3 keys should not; use letters, digits and -_./!*'()",
+            )
+
+
 _SPEC_CHECKS: tuple[SpecCheck, ...] = (
     _check_text,
     _check_selector,
@@ -1068,4 +1142,5 @@ _SPEC_CHECKS: tuple[SpecCheck, ...] = (
     _check_guardrails,
     _check_gateway,
     _check_upstreams,
+    _check_forensics,
 )

@@ -33,9 +33,10 @@ from urllib.parse import quote
 from aigis import metrics
 from aigis.admission.mutation import FORENSICS_FINALIZER
 from aigis.admission.mutation import WORKLOAD_LABEL as INJECTED_WORKLOAD_LABEL
+from aigis.forensics.backends import EvidenceStores
 from aigis.forensics.capture import SNAPSHOTS, CaptureSettings, capture_pod
 from aigis.forensics.evidence import containers_stopped, is_expired, termination_snapshot_name
-from aigis.forensics.storage import EvidenceStorage
+from aigis.forensics.storage import StorageError
 from aigis.kube import KubeClient, KubeError, namespaced_path
 
 log = logging.getLogger(__name__)
@@ -419,7 +420,7 @@ async def _post_event(kube: KubeClient, pod: Mapping[str, Any], event: dict[str,
 
 async def capture_and_release(
     kube: KubeClient,
-    storage: EvidenceStorage,
+    stores: EvidenceStores,
     pod: Mapping[str, Any],
     settings: CaptureSettings,
 ) -> str:
@@ -440,7 +441,7 @@ async def capture_and_release(
     try:
         try:
             result = await capture_pod(
-                kube, storage, pod, snapshot_name=snapshot, trigger="Termination", settings=settings
+                kube, stores, pod, snapshot_name=snapshot, trigger="Termination", settings=settings
             )
         except KubeError as exc:
             refuge = refuge_namespace(exc, namespace, settings.signing_namespace)
@@ -450,7 +451,7 @@ async def capture_and_release(
             # its snapshots with it): the evidence goes to the aigis namespace.
             result = await capture_pod(
                 kube,
-                storage,
+                stores,
                 pod,
                 snapshot_name=snapshot,
                 trigger="Termination",
@@ -473,7 +474,7 @@ async def capture_and_release(
             message += f"; incomplete: {'; '.join(result.reasons)}"
         message = message[:_MAX_MESSAGE_CHARS]
         if not result.resumed:
-            metrics.FORENSICS_BYTES_STORED.labels(backend=storage.backend).inc(result.size)
+            metrics.FORENSICS_BYTES_STORED.labels(backend=result.backend).inc(result.size)
     await _post_event(kube, pod, pod_event(pod, reason, message, datetime.now(UTC),
                                            warning=outcome != "complete"))  # fmt: skip
     current: Mapping[str, Any] | None = pod
@@ -496,7 +497,7 @@ async def capture_and_release(
 
 async def capture_on_demand(
     kube: KubeClient,
-    storage: EvidenceStorage,
+    stores: EvidenceStores,
     pod: Mapping[str, Any],
     settings: CaptureSettings,
     snapshot_name: str,
@@ -505,24 +506,26 @@ async def capture_on_demand(
     started = time.monotonic()
     try:
         result = await capture_pod(
-            kube, storage, pod, snapshot_name=snapshot_name, trigger="OnDemand", settings=settings
+            kube, stores, pod, snapshot_name=snapshot_name, trigger="OnDemand", settings=settings
         )
-    except KubeError as exc:
+    except (KubeError, StorageError) as exc:
         log.warning("on-demand capture of pod %s failed: %s", pod["metadata"]["name"], exc)
         outcome = "failed"
     else:
         outcome = result.outcome
         if not result.resumed:
-            metrics.FORENSICS_BYTES_STORED.labels(backend=storage.backend).inc(result.size)
+            metrics.FORENSICS_BYTES_STORED.labels(backend=result.backend).inc(result.size)
     metrics.FORENSICS_CAPTURES.labels(trigger="OnDemand", outcome=outcome).inc()
     metrics.FORENSICS_CAPTURE_SECONDS.labels(trigger="OnDemand").observe(time.monotonic() - started)
     return outcome
 
 
 async def expire_snapshots(
-    kube: KubeClient, storage: EvidenceStorage, namespaces: Sequence[str], now: datetime
+    kube: KubeClient, stores: EvidenceStores, namespaces: Sequence[str], now: datetime
 ) -> list[str]:
-    """Delete every ForensicSnapshot past its `status.expiresAt`, its bytes first."""
+    """Delete every ForensicSnapshot past its `status.expiresAt`, its bytes first, from the
+    backend the snapshot names. A snapshot whose bytes cannot be deleted yet (an S3 server
+    whose clock lags, a credentials Secret gone) is kept, logged, and tried again next time."""
     deleted = []
     for namespace in namespaces or (None,):
         path = namespaced_path(SNAPSHOTS, namespace, "forensicsnapshots")
@@ -532,7 +535,15 @@ async def expire_snapshots(
                 continue
             meta = snapshot["metadata"]
             location = (snapshot.get("status") or {}).get("storage") or {}
-            await storage.delete(meta["namespace"], location)
+            try:
+                storage = await stores.for_location(location)
+                await storage.delete(meta["namespace"], location)
+            except StorageError as exc:
+                log.warning(
+                    "ForensicSnapshot %s/%s expired, but its bytes were not deleted: %s",
+                    meta["namespace"], meta["name"], exc,
+                )  # fmt: skip
+                continue
             await kube.request(
                 "DELETE",
                 namespaced_path(SNAPSHOTS, meta["namespace"], "forensicsnapshots", meta["name"]),
@@ -543,12 +554,12 @@ async def expire_snapshots(
 
 
 async def expire_snapshots_forever(
-    kube: KubeClient, storage: EvidenceStorage, namespaces: Sequence[str], interval: float
+    kube: KubeClient, stores: EvidenceStores, namespaces: Sequence[str], interval: float
 ) -> None:
     """`expire_snapshots` every `interval` seconds; failures are logged and retried."""
     while True:
         try:
-            for name in await expire_snapshots(kube, storage, namespaces, datetime.now(UTC)):
+            for name in await expire_snapshots(kube, stores, namespaces, datetime.now(UTC)):
                 log.info("ForensicSnapshot %s expired; deleted with its bytes", name)
         except Exception:  # retention must not stop for good on one odd answer
             log.exception("deleting expired forensic snapshots failed")

@@ -42,6 +42,7 @@ from aigis.controller.status import (
 )
 from aigis.egress.compliance import NamedPolicy, evaluate_compliance, governing_policies
 from aigis.egress.networkpolicy import MANAGED_BY, MANAGED_BY_LABEL, WorkloadRef
+from aigis.forensics.backends import EvidenceStores
 from aigis.forensics.capture import CaptureSettings, patch_snapshot_status
 from aigis.forensics.evidence import (
     CAPTURE_ANNOTATION,
@@ -49,7 +50,6 @@ from aigis.forensics.evidence import (
     on_demand_snapshot_name,
     termination_snapshot_name,
 )
-from aigis.forensics.storage import EvidenceStorage, SecretStorage
 from aigis.kube import KubeClient, KubeError
 from aigis.settings import OperatorSettings
 
@@ -120,8 +120,9 @@ class OperatorState:
     refresher: asyncio.Task[None] | None = None
     hold_monitor: asyncio.Task[None] | None = None
     """Publishes how many pods the forensics finalizer holds in Terminating."""
-    evidence_storage: EvidenceStorage | None = None
-    """Where evidence bundles go (set at startup)."""
+    evidence_stores: EvidenceStores | None = None
+    """The evidence backends: Secrets, and S3 buckets as workloads name them (set at
+    startup)."""
     capture_settings: CaptureSettings = field(default_factory=CaptureSettings)
     captures: set[str] = field(default_factory=set)
     """Snapshots being captured now, so one capture never runs twice at once."""
@@ -131,9 +132,9 @@ class OperatorState:
     """Deletes expired ForensicSnapshots with their bytes."""
 
     @property
-    def storage(self) -> EvidenceStorage:
-        assert self.evidence_storage is not None, "set by the startup handler"
-        return self.evidence_storage
+    def stores(self) -> EvidenceStores:
+        assert self.evidence_stores is not None, "set by the startup handler"
+        return self.evidence_stores
 
     def cluster_policies(self) -> list[NamedPolicy]:
         return _named_policies(self.indices[0]) if self.indices else []
@@ -192,13 +193,14 @@ def register_handlers(settings: OperatorSettings) -> None:
                 on_held=lambda pods: capture_all(state, pods),
             )
         )
-        state.evidence_storage = SecretStorage(kube)
+        state.evidence_stores = EvidenceStores(kube)
         state.capture_settings = CaptureSettings(
-            signing_namespace=operator_settings.aigis_namespace
+            timeout_seconds=operator_settings.forensics_capture_timeout,
+            signing_namespace=operator_settings.aigis_namespace,
         )
         state.retention = asyncio.create_task(
             expire_snapshots_forever(
-                kube, state.storage, operator_settings.namespaces, operator_settings.refresh_seconds
+                kube, state.stores, operator_settings.namespaces, operator_settings.refresh_seconds
             )
         )
         memo.state = state
@@ -382,7 +384,7 @@ def register_handlers(settings: OperatorSettings) -> None:
         async def capture() -> None:
             try:
                 await capture_and_release(
-                    state.enforcer.kube, state.storage, pod, state.capture_settings
+                    state.enforcer.kube, state.stores, pod, state.capture_settings
                 )
             except Exception:  # logged; the periodic list of held pods starts it again
                 log.exception("capture of pod %s failed", pod["metadata"].get("name"))
@@ -422,7 +424,7 @@ def register_handlers(settings: OperatorSettings) -> None:
             state.captures.add(key)
             try:
                 await capture_on_demand(
-                    state.enforcer.kube, state.storage, pod, state.capture_settings, key
+                    state.enforcer.kube, state.stores, pod, state.capture_settings, key
                 )
                 # The request is answered; a new `now` asks again.
                 await state.enforcer.kube.request(
@@ -472,7 +474,7 @@ def register_handlers(settings: OperatorSettings) -> None:
                     },
                 )
                 return
-            await capture_on_demand(kube, state.storage, pod, state.capture_settings, key)
+            await capture_on_demand(kube, state.stores, pod, state.capture_settings, key)
         finally:
             state.captures.discard(key)
 

@@ -67,5 +67,54 @@ def kubeconfig_command() -> None:
         raise click.ClickException(str(error)) from error
 
 
+@main.group("real-node")
+def real_node() -> None:
+    """A second local cluster with a real node: containerd, runc, kubelet (docs/real-node.md)."""
+
+
+@real_node.command("up")
+@click.option("--timeout", type=float, default=None, help="Seconds to wait for each component.")
+def real_node_up(timeout: float | None) -> None:
+    """Start the real-node cluster (root; builds the kubelet and kube-router when missing)."""
+    from aigis.devcluster import realnode
+
+    try:
+        realnode.up(timeout=timeout)
+    except (ClusterError, BuildError, realnode.RealNodeError, ValueError) as error:
+        raise click.ClickException(str(error)) from error
+
+
+@real_node.command("down")
+def real_node_down() -> None:
+    """Stop the real node, its pods and its control plane; remove their state."""
+    from aigis.devcluster import realnode
+
+    try:
+        realnode.down()
+    except (ClusterError, realnode.RealNodeError, ValueError) as error:
+        raise click.ClickException(str(error)) from error
+
+
+@real_node.command("status")
+def real_node_status() -> None:
+    """Report the control plane and the node; exit 1 unless all are healthy."""
+    from aigis.devcluster import realnode
+
+    control_plane, node = realnode.status()
+    click.echo(control_plane.describe())
+    click.echo(
+        "\n".join(f"node: {problem}" for problem in node) or f"node {realnode.NODE_NAME}: Ready"
+    )
+    sys.exit(0 if control_plane.healthy and not node else 1)
+
+
+@real_node.command("kubeconfig")
+def real_node_kubeconfig() -> None:
+    """Print the real-node cluster's admin kubeconfig path."""
+    from aigis.devcluster import realnode
+
+    click.echo(realnode.RealNodeLayout.from_env().kubeconfig)
+
+
 if __name__ == "__main__":
     main()

@@ -16,7 +16,7 @@ import yaml
 
 from aigis.devcluster import pki as pki_names
 from aigis.devcluster.kwok import NODE_ANNOTATION_SELECTOR
-from aigis.devcluster.layout import LOOPBACK, POD_CIDR, SERVICE_CIDR, Layout
+from aigis.devcluster.layout import LOOPBACK, Layout
 from aigis.devcluster.loopback import LoopbackEndpoint, tls_context
 from aigis.devcluster.pki import PkiFiles
 
@@ -101,7 +101,7 @@ def apiserver(layout: Layout, files: PkiFiles) -> Component:
         # A loopback advertise address is invalid in the `kubernetes` Endpoints; nothing in this
         # cluster needs them, so the reconciler is switched off.
         "--endpoint-reconciler-type=none",
-        f"--service-cluster-ip-range={SERVICE_CIDR}",
+        f"--service-cluster-ip-range={layout.service_cidr}",
         "--authorization-mode=Node,RBAC",
         "--allow-privileged=true",
         f"--cert-dir={files.directory}",
@@ -145,7 +145,7 @@ def controller_manager(layout: Layout, files: PkiFiles) -> Component:
         f"--root-ca-file={files.ca_cert}",
         f"--cluster-signing-cert-file={files.ca_cert}",
         f"--cluster-signing-key-file={files.ca_key}",
-        f"--service-cluster-ip-range={SERVICE_CIDR}",
+        f"--service-cluster-ip-range={layout.service_cidr}",
         f"--kube-api-qps={CONTROLLER_QPS}",
         f"--kube-api-burst={CONTROLLER_BURST}",
     )
@@ -185,7 +185,7 @@ def kwok(layout: Layout, files: PkiFiles) -> Component:
         f"--server-address={address}",
         f"--tls-cert-file={files.cert('kwok-kubelet-serving')}",
         f"--tls-private-key-file={files.key('kwok-kubelet-serving')}",
-        f"--cidr={POD_CIDR}",
+        f"--cidr={layout.pod_cidr}",
         f"--node-lease-duration-seconds={KWOK_NODE_LEASE_SECONDS}",
     )
     # kwok also reads ~/.kwok/kwok.yaml when it exists; its own work dir keeps a user's kwokctl

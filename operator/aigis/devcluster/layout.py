@@ -130,6 +130,15 @@ class Layout:
         """The admin kubeconfig handed to users and tests (never ``~/.kube/config``)."""
         return self.state / "kubeconfig"
 
+    @property
+    def pod_cidr(self) -> str:
+        """Pod addresses kwok hands out (a real node's layout uses its own range)."""
+        return POD_CIDR
+
+    @property
+    def service_cidr(self) -> str:
+        return SERVICE_CIDR
+
     def binary(self, name: str) -> Path:
         return self.bin / name
 

@@ -21,9 +21,12 @@ from datetime import UTC, datetime
 from typing import Any, Final
 from urllib.parse import quote
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
 from aigis.admission.mutation import GATEWAY_CONTAINER
 from aigis.admission.mutation import WORKLOAD_LABEL as INJECTED_WORKLOAD_LABEL
 from aigis.forensics import bundle
+from aigis.forensics.backends import EvidenceStores
 from aigis.forensics.evidence import (
     POD_UID_LABEL,
     Collection,
@@ -39,7 +42,7 @@ from aigis.forensics.evidence import (
     whole_lines,
 )
 from aigis.forensics.signing import ensure_signing_key
-from aigis.forensics.storage import EvidenceStorage
+from aigis.forensics.storage import StorageError
 from aigis.gateway.audit import verify_audit_chain
 from aigis.gateway.identity import AUDIT_KEY_SECRET_KEY, audit_key_secret_name
 from aigis.kube import KubeClient, KubeError, namespaced_path
@@ -70,6 +73,8 @@ class CaptureOutcome:
     reasons: tuple[str, ...]
     resumed: bool
     """The snapshot was already stored: nothing was captured again."""
+    backend: str = "Secrets"
+    """Where the bundle is: Secrets or S3."""
 
     @property
     def outcome(self) -> str:
@@ -354,9 +359,47 @@ async def _checkpoint(kube: KubeClient, collection: Collection, pod: Mapping[str
 # --- the whole capture ---------------------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class _Sealed:
+    """A signed bundle and what its snapshot records about it."""
+
+    artifacts: list[bundle.Artifact]
+    manifest: bytes
+    signature: bytes
+    data: bytes
+    key_id: str
+
+
+def _seal(
+    collection: Collection,
+    pod: Mapping[str, Any],
+    trigger: str,
+    captured_at: datetime,
+    key: Ed25519PrivateKey,
+) -> _Sealed:
+    """Build and sign the bundle of what `collection` holds."""
+    artifacts = [bundle.Artifact(n, d) for n, d in sorted(collection.artifacts.items())]
+    key_id = bundle.key_id(key.public_key())
+    manifest = bundle.build_manifest(
+        artifacts,
+        capture_facts(
+            pod=pod,
+            trigger=trigger,
+            captured_at=captured_at,
+            collection=collection,
+            key_id=key_id,
+            workload=(pod["metadata"].get("labels") or {}).get(INJECTED_WORKLOAD_LABEL),
+        ),
+    )
+    signature = bundle.sign(manifest, key)
+    return _Sealed(
+        artifacts, manifest, signature, bundle.build_bundle(artifacts, manifest, signature), key_id
+    )
+
+
 async def capture_pod(
     kube: KubeClient,
-    storage: EvidenceStorage,
+    stores: EvidenceStores,
     pod: Mapping[str, Any],
     *,
     snapshot_name: str,
@@ -365,10 +408,13 @@ async def capture_pod(
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
     snapshot_namespace: str | None = None,
 ) -> CaptureOutcome:
-    """Capture `pod` into ForensicSnapshot `snapshot_name` (created if needed) and store it.
+    """Capture `pod` into ForensicSnapshot `snapshot_name` (created if needed) and store it
+    where its AIWorkload's `spec.forensics.storage` says.
 
-    Returns at once when that snapshot is already stored. Raises `KubeError` or
-    `StorageError` only when the snapshot or the bundle could not be written at all.
+    Returns at once when that snapshot is already stored. A backend that cannot be used (no
+    credentials Secret, no bucket) is a recorded reason, and the bundle goes to Secrets instead.
+    Raises `KubeError` or `StorageError` only when the snapshot or the bundle could not be
+    written at all.
     """
     meta = pod["metadata"]
     namespace = snapshot_namespace or str(meta["namespace"])
@@ -382,36 +428,39 @@ async def capture_pod(
             int(status.get("sizeBytes") or 0),
             tuple(status.get("reasons") or ()),
             resumed=True,
+            backend=str((status.get("storage") or {}).get("backend") or "Secrets"),
         )
     await patch_snapshot_status(
         kube, namespace, snapshot_name, {"phase": "Capturing", "message": "collecting evidence"}
     )
     collection, workload = await collect(kube, pod, timeout_seconds=settings.timeout_seconds)
+    try:
+        storage = await stores.for_workload(str(meta["namespace"]), workload)
+    except StorageError as exc:
+        collection.lack("storage", f"{exc}; the bundle is kept in Secrets instead")
+        storage = stores.secrets
     key = await ensure_signing_key(kube, settings.signing_namespace or namespace)
-    captured_at = now()
-    artifacts = [bundle.Artifact(n, d) for n, d in sorted(collection.artifacts.items())]
-    workload_name = (meta.get("labels") or {}).get(INJECTED_WORKLOAD_LABEL)
-    key_id = bundle.key_id(key.public_key())
-    manifest = bundle.build_manifest(
-        artifacts,
-        capture_facts(
-            pod=pod,
-            trigger=trigger,
-            captured_at=captured_at,
-            collection=collection,
-            key_id=key_id,
-            workload=workload_name,
-        ),
-    )
-    signature = bundle.sign(manifest, key)
-    data = bundle.build_bundle(artifacts, manifest, signature)
+    # Whole seconds: expiresAt (RFC 3339, seconds) is then exactly the Object Lock's end.
+    captured_at = now().replace(microsecond=0)
     retention = int(
         (((workload or {}).get("spec") or {}).get("forensics") or {}).get("retentionDays")
         or DEFAULT_RETENTION_DAYS
     )
-    location = await storage.store(
-        namespace, snapshot, data, retain_until=expiry(captured_at, retention)
-    )
+    expires = expiry(captured_at, retention)
+    sealed = _seal(collection, pod, trigger, captured_at, key)
+    try:
+        location = await storage.store(namespace, snapshot, sealed.data, retain_until=expires)
+    except StorageError as exc:
+        if storage is stores.secrets:
+            raise
+        # The evidence matters more than where it is kept: record why, and seal again so that
+        # the signed manifest says the same as the snapshot.
+        log.warning("storing snapshot %s/%s in S3 failed: %s", namespace, snapshot_name, exc)
+        collection.lack("storage", f"{exc}; the bundle is kept in Secrets instead")
+        sealed = _seal(collection, pod, trigger, captured_at, key)
+        location = await stores.secrets.store(
+            namespace, snapshot, sealed.data, retain_until=expires
+        )
     reasons = list(collection.missing)
     await patch_snapshot_status(
         kube,
@@ -422,33 +471,41 @@ async def capture_pod(
             "complete": collection.complete,
             "reasons": [r[:1024] for r in reasons[:256]],
             "capturedAt": rfc3339(captured_at),
-            "expiresAt": rfc3339(expiry(captured_at, retention)),
+            "expiresAt": rfc3339(expires),
             "nodeName": (pod.get("spec") or {}).get("nodeName"),
             "artifacts": [
-                {"name": a.name, "sha256": a.sha256, "size": len(a.data)} for a in artifacts
+                {"name": a.name, "sha256": a.sha256, "size": len(a.data)} for a in sealed.artifacts
             ],
-            "manifestSha256": hashlib.sha256(manifest).hexdigest(),
-            "signature": signature.decode(),
-            "signingKeyId": key_id,
+            "manifestSha256": hashlib.sha256(sealed.manifest).hexdigest(),
+            "signature": sealed.signature.decode(),
+            "signingKeyId": sealed.key_id,
             "auditChain": str(collection.notes.get("auditChain", ""))[:1024],
             "storage": location,
-            "sizeBytes": len(data),
-            "message": summarize(collection.complete, reasons, len(data)),
+            "sizeBytes": len(sealed.data),
+            "message": summarize(collection.complete, reasons, len(sealed.data)),
         },
     )
     return CaptureOutcome(
-        snapshot_name, namespace, collection.complete, len(data), tuple(reasons), resumed=False
+        snapshot_name,
+        namespace,
+        collection.complete,
+        len(sealed.data),
+        tuple(reasons),
+        resumed=False,
+        backend=str(location.get("backend") or storage.backend),
     )
 
 
 async def load_bundle(
-    kube: KubeClient, storage: EvidenceStorage, namespace: str, name: str
+    kube: KubeClient, stores: EvidenceStores, namespace: str, name: str
 ) -> tuple[dict[str, Any], bytes]:
-    """A stored snapshot and its bundle's bytes; `LookupError` when there is no stored one."""
+    """A stored snapshot and its bundle's bytes, read from the backend its `status.storage`
+    names; `LookupError` when there is no stored one, `StorageError` when it cannot be read."""
     snapshot = await kube.request("GET", snapshots_path(namespace, name))
     if snapshot is None:
         raise LookupError(f"ForensicSnapshot {namespace}/{name} not found")
     status = snapshot.get("status") or {}
     if status.get("phase") != "Stored" or not status.get("storage"):
         raise LookupError(f"ForensicSnapshot {namespace}/{name} has no stored bundle yet")
+    storage = await stores.for_location(status["storage"])
     return snapshot, await storage.load(namespace, status["storage"])

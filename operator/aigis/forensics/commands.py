@@ -17,9 +17,9 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from aigis.forensics import bundle
+from aigis.forensics.backends import EvidenceStores
 from aigis.forensics.capture import SNAPSHOTS, load_bundle
 from aigis.forensics.signing import public_key_from_text, public_key_text, published_public_key
-from aigis.forensics.storage import SecretStorage
 from aigis.kube import KubeClient, namespaced_path
 
 BUNDLE_FILE = "bundle.tar.gz"
@@ -97,10 +97,16 @@ async def signing_key_for(
 
 
 async def export_snapshot(
-    kube: KubeClient, namespace: str, name: str, out: Path, signing_namespace: str | None
+    kube: KubeClient,
+    namespace: str,
+    name: str,
+    out: Path,
+    signing_namespace: str | None,
+    s3_endpoint: str | None = None,
 ) -> list[Path]:
     """Write the snapshot's bundle, unpacked, into `out`; the files written."""
-    _snapshot, data = await load_bundle(kube, SecretStorage(kube), namespace, name)
+    stores = EvidenceStores(kube, s3_endpoint=s3_endpoint)
+    _snapshot, data = await load_bundle(kube, stores, namespace, name)
     parts = bundle.read_bundle(data)
     files = tree_files(parts)
     files[BUNDLE_FILE] = data
@@ -117,10 +123,16 @@ async def export_snapshot(
 
 
 async def verify_snapshot(
-    kube: KubeClient, namespace: str, name: str, signing_namespace: str | None
+    kube: KubeClient,
+    namespace: str,
+    name: str,
+    signing_namespace: str | None,
+    s3_endpoint: str | None = None,
 ) -> list[bundle.Problem]:
-    """Verify a stored snapshot under the published public key."""
-    snapshot, data = await load_bundle(kube, SecretStorage(kube), namespace, name)
+    """Verify a stored snapshot, read from the backend it names, under the published public
+    key."""
+    stores = EvidenceStores(kube, s3_endpoint=s3_endpoint)
+    snapshot, data = await load_bundle(kube, stores, namespace, name)
     key = await signing_key_for(kube, namespace, signing_namespace)
     if key is None:
         return [bundle.Problem(bundle.SIGNATURE, "no published public key to verify with")]

@@ -2,21 +2,32 @@
 
 Flags are read here and nowhere else; they become a `GatewaySettings`. Logs go to stderr so that
 stdout carries only the audit log, one sealed, chained JSON line per request.
+
+With `--workers N` this process only supervises: it starts N gateway processes that share the
+listening port (SO_REUSEPORT: the kernel spreads connections across them), stops them all on
+SIGTERM, and stops the others and exits when one dies, so the container restarts whole. Each
+worker keeps its own audit chain (its lines carry `"worker": i`, its state is kept in
+`<audit-state-dir>/worker-<i>`) and serves its own metrics on the metrics port plus i. Their
+audit lines go to the one stdout whole: a lock shared by the workers is held for each line.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import ipaddress
 import logging
+import multiprocessing
+import multiprocessing.connection
 import signal
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import click
+import orjson
 
 from aigis.api.errors import FieldError
 from aigis.gateway.audit import MAC_RE, ChainState, verify_audit_chain
@@ -28,8 +39,15 @@ from aigis.gateway.identity import (
     POD_UID_ENV,
     PodIdentity,
 )
+from aigis.gateway.overload import (
+    DEFAULT_MAX_IN_FLIGHT,
+    DEFAULT_QUEUE_TIMEOUT_SECONDS,
+    OverloadLimits,
+)
 from aigis.gateway.resolver import StaticResolver
 from aigis.gateway.server import GatewayConfigError, GatewaySettings, serve_gateway
+
+log = logging.getLogger("aigis.gateway")
 
 
 def parse_listen(flag: str, value: str) -> tuple[str, int] | FieldError:
@@ -111,6 +129,41 @@ def parse_listen(flag: str, value: str) -> tuple[str, int] | FieldError:
     "--pod-namespace", envvar=POD_NAMESPACE_ENV, default="", help=f"Env {POD_NAMESPACE_ENV}."
 )
 @click.option("--pod-uid", envvar=POD_UID_ENV, default="", help=f"Env {POD_UID_ENV}.")
+@click.option(
+    "--max-in-flight",
+    default=DEFAULT_MAX_IN_FLIGHT,
+    envvar="AIGIS_GATEWAY_MAX_IN_FLIGHT",
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="LLM requests one worker serves at once (a stream counts until it ends); also the "
+    "size of its upstream connection pool. Set it above the app's peak of concurrent calls.",
+)
+@click.option(
+    "--max-queued",
+    default=None,
+    envvar="AIGIS_GATEWAY_MAX_QUEUED",
+    type=click.IntRange(min=0),
+    help="Requests that may wait for a slot once --max-in-flight are served; past them a "
+    "request is refused at once with 503 and Retry-After. Default: --max-in-flight.",
+)
+@click.option(
+    "--queue-timeout",
+    default=DEFAULT_QUEUE_TIMEOUT_SECONDS,
+    envvar="AIGIS_GATEWAY_QUEUE_TIMEOUT",
+    show_default=True,
+    type=click.FloatRange(min=0.001, max=60),
+    help="Seconds a request may wait before the gateway starts on it (for a slot, and for the "
+    "CPU: while the event loop lags this much, new requests are refused at once); past it, 503.",
+)
+@click.option(
+    "--workers",
+    default=1,
+    envvar="AIGIS_GATEWAY_WORKERS",
+    show_default=True,
+    type=click.IntRange(min=1, max=64),
+    help="Gateway processes sharing the listening port (SO_REUSEPORT); worker i serves its "
+    "metrics on the --metrics-listen port plus i. One per CPU core the pod may use.",
+)
 def gateway(
     config_path: Path,
     listen: str,
@@ -123,6 +176,10 @@ def gateway(
     pod_name: str,
     pod_namespace: str,
     pod_uid: str,
+    max_in_flight: int,
+    max_queued: int | None,
+    queue_timeout: float,
+    workers: int,
 ) -> None:
     """Run the AI gateway sidecar: provider keys, allowlists, guardrails, audit log, metrics."""
     started_at = datetime.now(UTC).isoformat(timespec="milliseconds")
@@ -153,15 +210,110 @@ def gateway(
         audit_state_dir=audit_state_dir,
         pod=PodIdentity(pod_name, pod_namespace, pod_uid),
         started_at=started_at,
+        overload=OverloadLimits(max_in_flight, max_queued, queue_timeout),
     )
-    try:
-        import uvloop
+    if workers > 1:
+        sys.exit(run_workers(settings, table, workers, log_level))
+    sys.exit(_serve(settings, table))
 
-        uvloop.run(_run(settings, StaticResolver(table) if table else None))
+
+def _serve(
+    settings: GatewaySettings,
+    table: dict[str, str],
+    audit_sink: Callable[[bytes], None] | None = None,
+) -> int:
+    """Serve in this process until SIGTERM; the exit code."""
+    import uvloop
+
+    try:
+        uvloop.run(_run(settings, StaticResolver(table) if table else None, audit_sink))
     except GatewayConfigError as exc:
         for problem in exc.problems:
-            click.echo(f"gateway configuration {config_path}: {problem}", err=True)
-        sys.exit(2)
+            click.echo(f"gateway configuration {settings.config_path}: {problem}", err=True)
+        return 2
+    return 0
+
+
+def worker_settings(settings: GatewaySettings, index: int) -> GatewaySettings:
+    """What worker `index` of several runs with: the shared port, its own metrics and state."""
+    return dataclasses.replace(
+        settings,
+        worker=index,
+        reuse_port=True,
+        metrics_port=settings.metrics_port + index if settings.metrics_port else 0,
+        audit_state_dir=(
+            settings.audit_state_dir / f"worker-{index}"
+            if settings.audit_state_dir is not None
+            else None
+        ),
+    )
+
+
+def run_workers(
+    settings: GatewaySettings, table: dict[str, str], workers: int, log_level: str
+) -> int:
+    """Start `workers` gateway processes and supervise them; the exit code.
+
+    Exits when SIGTERM (or SIGINT) arrives, after every worker has drained and stopped, or as
+    soon as one worker exits on its own: the others are stopped too, so that Kubernetes restarts
+    the container whole rather than leaving it serving with fewer workers than it was given.
+    """
+    if settings.metrics_port and settings.metrics_port + workers - 1 > 65535:
+        raise click.UsageError("--metrics-listen: the port plus --workers must stay <= 65535")
+    context = multiprocessing.get_context("spawn")
+    audit_lock = context.Lock()
+    processes = [
+        context.Process(
+            target=_worker_main,
+            args=(worker_settings(settings, index), table, log_level, audit_lock),
+            name=f"aigis-gateway-worker-{index}",
+        )
+        for index in range(workers)
+    ]
+    stopping = False
+
+    def stop(signum: int, frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+        for process in processes:
+            if process.is_alive() and process.pid is not None:
+                process.terminate()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    for process in processes:
+        if not stopping:  # a SIGTERM during start-up stops the start-up too
+            process.start()
+    code = 0
+    running = [process for process in processes if process.pid is not None]
+    while running:
+        multiprocessing.connection.wait([process.sentinel for process in running])
+        for process in [p for p in running if not p.is_alive()]:
+            running.remove(process)
+            if not stopping:
+                log.error("%s exited with %s; stopping the others", process.name, process.exitcode)
+                code = process.exitcode or 1
+                stop(signal.SIGTERM, None)
+    return code
+
+
+def _worker_main(
+    settings: GatewaySettings, table: dict[str, str], log_level: str, audit_lock: Any
+) -> None:
+    # SIGINT reaches the whole process group from a terminal: the supervisor decides.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    logging.basicConfig(
+        level=log_level.upper(),
+        stream=sys.stderr,
+        format=f"%(asctime)s %(levelname)s %(name)s[worker {settings.worker}]: %(message)s",
+    )
+
+    def write_line(line: bytes) -> None:
+        with audit_lock:
+            sys.stdout.buffer.write(line)
+            sys.stdout.buffer.flush()
+
+    sys.exit(_serve(settings, table, write_line))
 
 
 def parse_static_hosts(entries: tuple[str, ...]) -> dict[str, str] | FieldError:
@@ -183,12 +335,17 @@ def parse_static_hosts(entries: tuple[str, ...]) -> dict[str, str] | FieldError:
     return table
 
 
-async def _run(settings: GatewaySettings, resolver: StaticResolver | None) -> None:
+async def _run(
+    settings: GatewaySettings,
+    resolver: StaticResolver | None,
+    audit_sink: Callable[[bytes], None] | None = None,
+) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
+    signals = (signal.SIGTERM,) if settings.worker is not None else (signal.SIGTERM, signal.SIGINT)
+    for signum in signals:
         loop.add_signal_handler(signum, stop.set)
-    await serve_gateway(settings, resolver=resolver, stop=stop)
+    await serve_gateway(settings, resolver=resolver, audit_sink=audit_sink, stop=stop)
 
 
 @click.group()
@@ -255,18 +412,54 @@ def verify(
         _bad_input(f"{exc.filename}: {exc.strerror}")
     if not any(line.strip() for line in lines):
         _bad_input("no audit lines to verify")
-    problems = verify_audit_chain(
-        lines,
-        key,
-        allow_unkeyed=allow_unkeyed,
-        expected_last=anchor,
-        from_genesis=from_genesis,
+    chains = split_by_worker(lines)
+    if anchor is not None and len(chains) > 1:
+        _bad_input("--expect-last names the end of one chain; these lines hold one per worker")
+    problems = sorted(
+        (
+            problem
+            for chain in chains
+            for problem in verify_audit_chain(
+                chain,
+                key,
+                allow_unkeyed=allow_unkeyed,
+                expected_last=anchor,
+                from_genesis=from_genesis,
+            )
+        ),
+        key=lambda problem: problem.line,
     )
     for problem in problems:
         click.echo(str(problem))
     if problems:
         sys.exit(1)
     click.echo(f"intact: {sum(1 for line in lines if line.strip())} lines", err=True)
+
+
+def split_by_worker(lines: list[bytes]) -> list[list[bytes]]:
+    """The chain of each worker of a `--workers` gateway, apart (one chain without workers).
+
+    Each chain keeps every line's position (the other chains' lines become blank lines, which
+    the verifier skips but counts), so findings name lines of the input as given. A line that
+    names no worker (from a gateway running alone, or not an audit line) goes with the first.
+    """
+    owners: list[int | None] = []
+    for line in lines:
+        try:
+            record = orjson.loads(line) if line.strip() else None
+        except orjson.JSONDecodeError:
+            record = None
+        worker = record.get("worker") if isinstance(record, dict) else None
+        owners.append(worker if isinstance(worker, int) and not isinstance(worker, bool) else None)
+    workers = sorted({owner for owner in owners if owner is not None})
+    if not workers:
+        return [lines]
+    groups: list[set[int | None]] = [{None, workers[0]}]
+    groups += [{worker} for worker in workers[1:]]
+    return [
+        [line if owner in group else b"" for line, owner in zip(lines, owners, strict=True)]
+        for group in groups
+    ]
 
 
 def _read_lines(logs: tuple[Path, ...]) -> Iterator[bytes]:

@@ -1,4 +1,7 @@
-"""Prometheus metrics of one gateway, in a registry of its own, served on a separate port.
+"""Prometheus metrics of one gateway process, in a registry of its own, served on a separate port.
+
+With `--workers N` each worker keeps its own registry on its own port (the metrics port plus its
+index): Prometheus scrapes each as a target, and no state is shared between processes.
 
 Every label value comes from a bounded set: route labels, decisions and reasons are fixed in
 code; guardrail names and finding types come from the engine and are additionally capped; models
@@ -9,8 +12,12 @@ model name from user input ever becomes a label.
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+if TYPE_CHECKING:
+    from aigis.gateway.overload import ConcurrencyGate
 
 _LATENCY_BUCKETS = (
     0.0001, 0.00025, 0.0005, 0.00075, 0.001, 0.0015, 0.002, 0.003, 0.005,
@@ -93,7 +100,38 @@ class GatewayMetrics:
             "Audit lines that could not be written (each is also logged).",
             registry=self.registry,
         )
+        self.shed = Counter(
+            "aigis_gateway_shed_total",
+            "Requests refused with 503 because the gateway was at capacity, by reason "
+            "(queue_full: every slot and queue place taken; queue_timeout: no slot freed in time; "
+            "loop_lag: the CPU is saturated, requests already waited past the deadline).",
+            ["reason"],
+            registry=self.registry,
+        )
+        for reason in ("queue_full", "queue_timeout", "loop_lag"):
+            self.shed.labels(reason)
+        self.in_flight = Gauge(
+            "aigis_gateway_in_flight_requests",
+            "LLM requests being served now (a stream counts until it ends).",
+            registry=self.registry,
+        )
+        self.queued = Gauge(
+            "aigis_gateway_queued_requests",
+            "LLM requests waiting for a slot now.",
+            registry=self.registry,
+        )
+        self.loop_lag = Gauge(
+            "aigis_gateway_event_loop_lag_seconds",
+            "How late the event loop last ran a timer: what a request arriving now waits first.",
+            registry=self.registry,
+        )
         self._finding_types: set[str] = set()
+
+    def watch_gate(self, gate: ConcurrencyGate) -> None:
+        """Report the gate's in-flight and queued counts (read at scrape time, free per request)."""
+        self.in_flight.set_function(lambda: gate.in_flight)
+        self.queued.set_function(lambda: gate.queued)
+        self.loop_lag.set_function(lambda: gate.lag.lag)
 
     def finding_type(self, value: str) -> str:
         """A finding type as a label: well-formed and among the first few seen, else `other`."""

@@ -51,13 +51,13 @@ from aigis.gateway.inspection import (
     inspect_slots,
 )
 from aigis.gateway.metrics import GatewayMetrics
+from aigis.gateway.overload import ConcurrencyGate, OverloadLimits, ShedReason
 from aigis.gateway.policy import (
     Refusal,
     Target,
     body_limit,
     body_too_large,
     check_max_tokens,
-    check_upstream,
     choose_target,
     workload_ref,
 )
@@ -112,6 +112,12 @@ _DROP_RESPONSE_HEADERS = frozenset(
     }
 )  # fmt: skip
 ANTHROPIC_VERSION = "2023-06-01"
+LISTEN_BACKLOG = 4096
+"""Connections the kernel completes before the gateway accepts them (capped by the kernel's
+net.core.somaxconn, 4096 by default). A full accept queue drops new connections' handshakes,
+which clients retry after 1, 3, 7 s: under a burst that, not the gateway, makes them time out."""
+_RETRY_SOON = {"Retry-After": "1"}
+"""A shed request may be retried after a second: the queue holds nothing older than that."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +137,11 @@ class GatewaySettings:
     pod: PodIdentity = field(default_factory=PodIdentity)
     started_at: str | None = None
     """When the container's process started (ISO 8601); None: when serving began."""
+    overload: OverloadLimits = field(default_factory=OverloadLimits)
+    worker: int | None = None
+    """This process's index among `--workers` processes; None when it serves alone."""
+    reuse_port: bool = False
+    """Bind the app-facing port with SO_REUSEPORT, so several workers share it."""
 
 
 class Gateway:
@@ -144,13 +155,18 @@ class Gateway:
         metrics: GatewayMetrics | None = None,
         audit_sink: Callable[[bytes], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
-        connection_limit: int = 256,
         audit_key: bytes | None = None,
         audit_state_dir: Path | None = None,
         audit_resume: ChainState | None = None,
+        overload: OverloadLimits | None = None,
+        worker: int | None = None,
     ) -> None:
         self.state = state
         self.metrics = metrics or GatewayMetrics()
+        limits = overload or OverloadLimits()
+        self._gate = ConcurrencyGate(limits)
+        self.metrics.watch_gate(self._gate)
+        self._worker = worker
         self._resolver = resolver
         self._chain = AuditChain(audit_key, audit_resume)
         self._audit = AuditWriter(
@@ -160,7 +176,9 @@ class Gateway:
             on_error=self._audit_error,
         )
         self._clock = clock
-        self._connection_limit = connection_limit
+        # One upstream connection per admitted request at most: requests past the gate's bound
+        # are refused, never left waiting for a connection inside the client.
+        self._connection_limit = limits.max_in_flight
         self._session: aiohttp.ClientSession | None = None
         self._egress: EgressProxy | None = None
         self.metrics.config_generation.set(state.generation)
@@ -169,6 +187,7 @@ class Gateway:
 
     async def start(self) -> None:
         """Open the upstream connection pool (must run inside the serving event loop)."""
+        self._gate.lag.start()
         connector = aiohttp.TCPConnector(
             limit=self._connection_limit,
             limit_per_host=0,
@@ -186,6 +205,7 @@ class Gateway:
 
     async def close(self) -> None:
         """Close the upstream pool, and write out every audit line still queued."""
+        self._gate.lag.stop()
         if self._session is not None:
             await self._session.close()
             self._session = None
@@ -208,6 +228,8 @@ class Gateway:
             keyed=self._chain.keyed,
             last=last,
         )
+        if self._worker is not None:
+            record["worker"] = self._worker
         self._audit.write(self._chain.seal(record))
 
     def _audit_backpressure(self) -> None:
@@ -234,6 +256,10 @@ class Gateway:
         in_use = len(connector._acquired)
         idle = sum(len(conns) for conns in connector._conns.values())
         return in_use, idle
+
+    def load(self) -> tuple[int, int]:
+        """(in flight, queued) LLM requests now."""
+        return self._gate.in_flight, self._gate.queued
 
     def apply_state(self, state: GatewayState) -> None:
         """Swap in a new configuration; requests in flight keep the one they started with."""
@@ -278,12 +304,33 @@ class Gateway:
                 "invalid",
             )
         exchange.wire_format = route.wire_format
+        shed = await self._gate.enter()
+        if shed is not None:
+            return self._shed(exchange, state, shed)
         try:
             return await self._serve_route(request, route, state, exchange)
         except ConnectionResetError:
             exchange.decision, exchange.reason, exchange.status = "error", "client_closed", 499
             self._record(exchange, state)
             raise
+        finally:
+            self._gate.leave()
+
+    def _shed(self, exchange: Exchange, state: GatewayState, reason: ShedReason) -> web.Response:
+        """Refuse a request the gateway has no capacity for, at once and cheaply.
+
+        In Audit mode too: this protects the gateway, it is not a policy of the workload. The
+        body is left unread; aiohttp discards it (or closes the connection when it is large).
+        """
+        self.metrics.shed.labels(reason).inc()
+        gate = self._gate
+        bound = {
+            "queue_full": f"{gate.limit} requests in flight and {gate.queue_limit} waiting",
+            "queue_timeout": f"no slot freed within {gate.queue_timeout:g} s",
+            "loop_lag": f"requests wait over {gate.queue_timeout:g} s for the CPU",
+        }[reason]
+        refusal = Refusal(503, "overloaded", f"the gateway is at capacity ({bound}); retry shortly")
+        return self._refuse(exchange, state, refusal, "refused", headers=_RETRY_SOON)
 
     async def _serve_route(
         self, request: web.BaseRequest, route: Route, state: GatewayState, exchange: Exchange
@@ -338,7 +385,7 @@ class Gateway:
         exchange.model = target.model.name if target.model is not None else None
         exchange.provider = target.upstream.provider
         for check in (
-            check_upstream(config, target.upstream),
+            state.upstream_check(target.upstream),
             check_max_tokens(config, route, body),
         ):
             if check is not None:
@@ -680,8 +727,16 @@ class Gateway:
         failure: tuple[str, str, str] | None = None
         try:
             async for chunk in upstream.content.iter_any():
-                for event in parser.feed(chunk):
-                    await send(guard.on_event(event))
+                # One write for all the events a chunk completes, not one per event: a fast
+                # upstream sends dozens per chunk, and each write is a system call.
+                cleared: list[bytes] = []
+                try:
+                    for event in parser.feed(chunk):
+                        cleared += guard.on_event(event)
+                except (StreamBlockedError, MalformedStreamError):
+                    await send(cleared)  # what was cleared before the event that stopped it
+                    raise
+                await send(cleared)
             pieces = [piece for event in parser.close() for piece in guard.on_event(event)]
             await send(pieces + guard.on_end())
         except _ClientGoneError:
@@ -838,6 +893,8 @@ class Gateway:
             },
             "tokens": {"prompt": exchange.usage.prompt, "completion": exchange.usage.completion},
         }
+        if self._worker is not None:
+            record["worker"] = self._worker
         if exchange.audited:
             record["audited"] = exchange.audited
         if exchange.destination is not None:
@@ -981,6 +1038,8 @@ async def serve_gateway(
         audit_key=audit_key,
         audit_state_dir=state_dir,
         audit_resume=resume,
+        overload=settings.overload,
+        worker=settings.worker,
     )
     gateway.write_start_record(settings.pod, started_at, resume)
     await gateway.start()
@@ -1003,7 +1062,13 @@ async def serve_gateway(
     await metrics_runner.setup()
     watch_task: asyncio.Task[None] | None = None
     try:
-        app_site = web.TCPSite(app_runner, settings.listen_host, settings.listen_port)
+        app_site = web.TCPSite(
+            app_runner,
+            settings.listen_host,
+            settings.listen_port,
+            backlog=LISTEN_BACKLOG,
+            reuse_port=settings.reuse_port or None,
+        )
         await app_site.start()
         metrics_site = web.TCPSite(metrics_runner, settings.metrics_host, settings.metrics_port)
         await metrics_site.start()

@@ -21,9 +21,10 @@ from pathlib import Path
 
 from aigis.api.aiworkload import Guardrails
 from aigis.api.errors import FieldError
-from aigis.gateway.config import GatewayConfig, parse_gateway_config
+from aigis.gateway.config import GatewayConfig, Upstream, parse_gateway_config
 from aigis.gateway.inspection import PipelineFactory, PipelineLike
 from aigis.gateway.limits import TokenBucket
+from aigis.gateway.policy import Refusal, check_upstream
 
 log = logging.getLogger("aigis.gateway")
 
@@ -42,6 +43,18 @@ class GatewayState:
     bucket: TokenBucket | None
     fingerprint: tuple[FileIdentity, ...]
     generation: int = 1
+    _upstream_checks: dict[str, Refusal | None] = field(default_factory=dict, repr=False)
+
+    def upstream_check(self, upstream: Upstream) -> Refusal | None:
+        """`check_upstream` under this configuration, worked out once per upstream.
+
+        It depends on the configuration alone, which a state never changes; every request
+        repeated it (parsing the URL, matching the host rules) before.
+        """
+        key = upstream.base_url
+        if key not in self._upstream_checks:
+            self._upstream_checks[key] = check_upstream(self.config, upstream)
+        return self._upstream_checks[key]
 
 
 def default_pipeline_factory(guardrails: Guardrails) -> PipelineLike:
