@@ -1,7 +1,8 @@
 """The forensics finalizer through the real API server.
 
 With the operator running, an injected pod is never stuck in Terminating: the operator
-captures its evidence (test_forensics_capture.py), then releases the finalizer with an Event.
+captures its evidence (test_forensics_capture_cluster.py), then releases the finalizer with an
+Event.
 With the operator down, a deleted pod stays Terminating; the hold computation (what the operator's
 gauges publish) reports it, and `aigis forensics release` lets it go by hand.
 
