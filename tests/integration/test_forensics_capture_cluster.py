@@ -286,6 +286,22 @@ def test_a_pod_without_logs_yields_an_incomplete_bundle_with_the_reason(
     assert aigis(cluster, "forensics", "verify", name, "-n", ns).returncode == 0
 
 
+def test_a_pod_force_deleted_with_grace_period_zero_still_leaves_its_evidence(
+    cluster: Cluster, ns: str, operator: RunningOperator
+) -> None:
+    """`kubectl delete --grace-period=0 --force` skips the grace period, not the finalizer: the
+    capture still runs, and the pod goes once its snapshot is stored."""
+    pod = running_pod(cluster, ns, covered_pod("forced-1"))
+    name = f"fsnap-{pod['metadata']['uid']}"
+    cluster.kubectl(
+        "delete", "pod", "forced-1", "-n", ns, "--grace-period=0", "--force", "--wait=false"
+    )
+    done = stored(cluster, ns, name)
+    cluster.wait_for("the pod gone", lambda: gone(cluster, ns, "pod", "forced-1"))
+    assert "pod.json" in {a["name"] for a in done["status"]["artifacts"]}
+    assert aigis(cluster, "forensics", "verify", name, "-n", ns).returncode == 0
+
+
 def test_a_running_pod_is_captured_on_demand_without_stopping(
     cluster: Cluster, ns: str, operator: RunningOperator
 ) -> None:
