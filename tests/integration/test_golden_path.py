@@ -464,6 +464,17 @@ def _post(url: str, body: dict[str, Any], headers: dict[str, str]) -> tuple[int,
         return exc.code, json.loads(exc.read() or b"{}")
 
 
+def audit_verify(key_file: Path, log: Path) -> subprocess.CompletedProcess[str]:
+    """`aigis audit verify`, as an auditor would run it on a collected log."""
+    return subprocess.run(
+        [sys.executable, "-m", "aigis", "audit", "verify", "--key-file", str(key_file), str(log)],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=REPO,
+    )
+
+
 def test_the_readme_journey_declare_admit_inject_call_block_audit(
     cluster: Cluster, journey: Journey, tls_provider: TlsProvider, tmp_path: Path
 ) -> None:
@@ -558,40 +569,10 @@ def test_the_readme_journey_declare_admit_inject_call_block_audit(
     assert start.get("pod", {}).get("name") == pod["metadata"]["name"], start
     requests = [line for line in lines if line.get("kind") != "start"]
     assert [r.get("decision") for r in requests][:2] == ["allowed", "blocked"], requests
-    verify = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "aigis",
-            "audit",
-            "verify",
-            "--key-file",
-            str(sidecar.audit_key_file),
-            str(audit_log),
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-        cwd=REPO,
-    )
+    verify = audit_verify(sidecar.audit_key_file, audit_log)
     assert verify.returncode == 0, verify.stdout + verify.stderr
     tampered = tmp_path / "tampered.jsonl"
     tampered.write_text(audit_log.read_text().replace('"blocked"', '"allowed"'))
-    verify = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "aigis",
-            "audit",
-            "verify",
-            "--key-file",
-            str(sidecar.audit_key_file),
-            str(tampered),
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-        cwd=REPO,
-    )
+    verify = audit_verify(sidecar.audit_key_file, tampered)
     assert verify.returncode == 1, verify.stdout + verify.stderr
     shutil.rmtree(tmp_path / "pod", ignore_errors=True)
