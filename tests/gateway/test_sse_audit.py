@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
 from aigis.gateway.audit import Span, mask_spans
@@ -65,3 +67,26 @@ def test_format_event_round_trips() -> None:
 )
 def test_mask_spans(spans: list[Span], expected: str) -> None:
     assert mask_spans("mail a@b.io now", spans) == expected
+
+
+@pytest.mark.parametrize("newline", [b"\n", b"\r\n"], ids=["lf", "crlf"])
+def test_any_split_of_a_stream_gives_the_same_events(newline: bytes) -> None:
+    """The parser searches each byte once and keeps partial events across chunks; wherever the
+    chunks are cut (inside a separator too), the events are those of the whole stream."""
+    events = [
+        b"event: delta" + newline + b'data: {"text": "piece ' + str(i).encode() + b'"}'
+        for i in range(40)
+    ]
+    stream = b"".join(e + newline + newline for e in events) + b"data: [DONE]" + newline
+    whole = SSEParser()
+    expected = whole.feed(stream) + whole.close()
+    assert len(expected) == 41
+    rng = random.Random(11)
+    for _ in range(200):
+        cuts = sorted(rng.sample(range(1, len(stream)), rng.randint(1, 60)))
+        parser = SSEParser()
+        got = []
+        for a, b in zip([0, *cuts], [*cuts, len(stream)], strict=True):
+            got.extend(parser.feed(stream[a:b]))
+        got.extend(parser.close())
+        assert got == expected

@@ -30,20 +30,34 @@ class SSEParser:
     def __init__(self, max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES) -> None:
         self._buffer = bytearray()
         self._max_event_bytes = max_event_bytes
+        self._scanned = 0
+        """Bytes of the buffer already searched for a boundary (a boundary can straddle the
+        end of the searched part by at most 3 bytes)."""
+        self._crlf = False
+        """Whether the stream has carried a carriage return: only then is `\r\n\r\n` looked for."""
 
     def feed(self, chunk: bytes) -> list[SSEEvent]:
-        """The events completed by `chunk`, in order."""
+        """The events completed by `chunk`, in order.
+
+        Linear in the bytes received: each byte is searched once (not again for every event
+        or every later chunk), and consumed events leave the buffer in one cut per call.
+        """
         self._buffer += chunk
+        self._crlf = self._crlf or b"\r" in chunk
         events: list[SSEEvent] = []
+        start = 0
+        search = max(0, self._scanned - 3)
         while True:
-            end, separator = self._boundary()
+            end, separator = self._boundary(search)
             if end < 0:
                 break
-            block = bytes(self._buffer[:end])
-            del self._buffer[: end + separator]
-            event = _parse_block(block)
+            event = _parse_block(bytes(self._buffer[start:end]))
+            start = search = end + separator
             if event is not None:
                 events.append(event)
+        if start:
+            del self._buffer[:start]
+        self._scanned = len(self._buffer)
         if len(self._buffer) > self._max_event_bytes:
             raise MalformedStreamError(
                 f"an event exceeds {self._max_event_bytes} bytes without a blank line ending it"
@@ -54,14 +68,15 @@ class SSEParser:
         """The last event when the stream ended without its blank line; fails on a torn event."""
         rest = bytes(self._buffer).strip(b"\r\n")
         self._buffer.clear()
+        self._scanned = 0
         if not rest:
             return []
         event = _parse_block(rest)
         return [event] if event is not None else []
 
-    def _boundary(self) -> tuple[int, int]:
-        lf = self._buffer.find(b"\n\n")
-        crlf = self._buffer.find(b"\r\n\r\n")
+    def _boundary(self, search: int) -> tuple[int, int]:
+        lf = self._buffer.find(b"\n\n", search)
+        crlf = self._buffer.find(b"\r\n\r\n", search) if self._crlf else -1
         if crlf >= 0 and (lf < 0 or crlf < lf):
             return crlf, 4
         return lf, 2
