@@ -238,7 +238,8 @@ class PromptInjectionGuard(ApiModel):
     """Score from 0 (certainly benign) to 1 (certainly an injection) at which `action` applies."""
     classifier: InjectionModelRef | None = None
     """An optional transformer classifier, consulted besides the built-in detector (the higher
-    score counts); none when omitted."""
+    score counts); none when omitted. Used by `aigis guard` today; the gateway sidecar does not
+    load it yet."""
 
 
 class PiiPattern(ApiModel):
