@@ -286,6 +286,21 @@ def test_validating_rules_cover_every_pod_template_owner_and_aiworkloads() -> No
         ("batch", "jobs"),
         ("batch", "cronjobs"),
         ("aigis.dev", "aiworkloads"),
+        ("leaderworkerset.x-k8s.io", "leaderworkersets"),
+        ("jobset.x-k8s.io", "jobsets"),
+        ("ray.io", "rayclusters"),
+        ("ray.io", "rayjobs"),
+        ("ray.io", "rayservices"),
+        ("serving.kserve.io", "inferenceservices"),
+        ("serving.kserve.io", "llminferenceservices"),
+        ("serving.kserve.io", "servingruntimes"),
+        ("kubeflow.org", "jaxjobs"),
+        ("kubeflow.org", "mpijobs"),
+        ("kubeflow.org", "notebooks"),
+        ("kubeflow.org", "paddlejobs"),
+        ("kubeflow.org", "pytorchjobs"),
+        ("kubeflow.org", "tfjobs"),
+        ("kubeflow.org", "xgboostjobs"),
     }
 
 

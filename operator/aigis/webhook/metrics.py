@@ -11,19 +11,11 @@ import re
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-GOVERNED_KINDS = frozenset(
-    {
-        "Pod",
-        "Deployment",
-        "StatefulSet",
-        "DaemonSet",
-        "ReplicaSet",
-        "Job",
-        "CronJob",
-        "AIWorkload",
-        "AIClusterPolicy",
-    }
-)
+from aigis.admission.templates import TEMPLATE_KINDS
+
+GOVERNED_KINDS = frozenset({*TEMPLATE_KINDS, "AIWorkload", "AIClusterPolicy"})
+"""Kinds that are their own label value (a fixed set: every kind that runs pods, from the one
+table of them, and aigis's own); anything else is `other`."""
 _LATENCY_BUCKETS = (
     0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
 )  # fmt: skip

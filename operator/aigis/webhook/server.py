@@ -58,7 +58,7 @@ from aigis.admission.engine import (
 )
 from aigis.admission.mutation import InjectionSettings, render_pod_patch
 from aigis.admission.shadow import ai_evidence, looks_like_ai
-from aigis.admission.templates import pod_template
+from aigis.admission.templates import TEMPLATE_KINDS, pod_template
 from aigis.api.aiworkload import AIWorkload
 from aigis.api.clusterpolicy import UNGOVERNABLE_NAMESPACES
 from aigis.api.validation import parse_aiworkload
@@ -82,18 +82,11 @@ MAX_WARNINGS: Final = 32
 MAX_MESSAGE_CHARS: Final = 8192
 OPERATIONS: Final = frozenset({"CREATE", "UPDATE", "DELETE", "CONNECT"})
 REVIEWED_KINDS: Final = frozenset(
-    {
-        ("", "Pod"),
-        ("apps", "Deployment"),
-        ("apps", "StatefulSet"),
-        ("apps", "DaemonSet"),
-        ("apps", "ReplicaSet"),
-        ("batch", "Job"),
-        ("batch", "CronJob"),
-        ("aigis.dev", "AIWorkload"),
-        ("aigis.dev", "AIClusterPolicy"),
-    }
+    {(group, kind) for kind, row in TEMPLATE_KINDS.items() for group in row.groups}
+    | {("aigis.dev", "AIWorkload"), ("aigis.dev", "AIClusterPolicy")}
 )
+"""(API group, kind) the validating webhook reviews: every kind that runs pods (the one table of
+them, `TEMPLATE_KINDS`, AI-native CRDs included) and aigis's own resources."""
 REVIEWED_SUBRESOURCES: Final = frozenset({"", EPHEMERAL_CONTAINERS})
 """The object itself, and the ephemeral containers `kubectl debug` adds to a running Pod."""
 _INJECTION_MEMO_SIZE: Final = 1024

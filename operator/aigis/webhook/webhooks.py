@@ -37,6 +37,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
+from aigis.admission.templates import TEMPLATE_KINDS
 from aigis.api.clusterpolicy import UNGOVERNABLE_NAMESPACES
 from aigis.api.common import LabelSelector
 from aigis.egress.compliance import NamedPolicy
@@ -60,6 +61,27 @@ _MUTATE_SUFFIX = ".inject.aigis.dev"
 FailurePolicy = Literal["Fail", "Ignore"]
 
 _WRITE = ["CREATE", "UPDATE"]
+
+
+def _ai_native_rules() -> tuple[dict[str, Any], ...]:
+    """A rule per API group of the AI-native kinds that run pods (see `TEMPLATE_KINDS`)."""
+    by_group: dict[str, set[str]] = {}
+    for row in TEMPLATE_KINDS.values():
+        if not row.native:
+            for group in row.groups:
+                by_group.setdefault(group, set()).add(row.resource)
+    return tuple(
+        {
+            "apiGroups": [group],
+            "apiVersions": ["*"],
+            "resources": sorted(resources),
+            "operations": _WRITE,
+            "scope": "Namespaced",
+        }
+        for group, resources in sorted(by_group.items())
+    )
+
+
 WORKLOAD_RULES: tuple[dict[str, Any], ...] = (
     {
         "apiGroups": [""],
@@ -92,10 +114,13 @@ WORKLOAD_RULES: tuple[dict[str, Any], ...] = (
         "operations": _WRITE,
         "scope": "Namespaced",
     },
+    *_ai_native_rules(),
 )
-"""What the validating webhooks review in namespaces: every pod-template owner, AIWorkloads, and
-the ephemeral containers added to pods. Other subresources (status, scale, binding) are not
-listed, so they are never sent."""
+"""What the validating webhooks review in namespaces: every pod-template owner, the AI-native
+ones included (LeaderWorkerSet, JobSet, Ray, KServe, Kubeflow: one rule per API group, from
+`TEMPLATE_KINDS`, every version, whether or not their CRDs are installed: the API server only
+sends what exists), AIWorkloads, and the ephemeral containers added to pods. Other subresources
+(status, scale, binding) are not listed, so they are never sent."""
 POLICY_RULES: tuple[dict[str, Any], ...] = (
     {
         "apiGroups": ["aigis.dev"],
