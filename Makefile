@@ -18,7 +18,7 @@ sync: ## Install aigis and its pinned dependencies into .venv (uv.lock).
 	@$(UV) sync --frozen --quiet
 
 .PHONY: run
-run: sync ## Start the local control plane and the operator, apply a sample AIWorkload, show its status.
+run: sync ## The whole product on the local control plane: operator, webhook, a policy, the samples, at work.
 	@hack/run-local.sh
 
 .PHONY: test
@@ -82,7 +82,7 @@ train-guardrails: sync ## Retrain the prompt-injection model from ../shared/data
 	@$(UV) run --frozen --group train python hack/train_guardrails.py $(if $(CHECK),--check)
 
 .PHONY: control-plane
-control-plane: ## Build (or find cached) etcd, Kubernetes, kwok and helm binaries, showing progress.
+control-plane: ## Build (or find cached) etcd, Kubernetes, kwok, helm, versitygw and test fixtures, showing progress.
 	@hack/build-control-plane.sh
 
 .PHONY: cluster-up
