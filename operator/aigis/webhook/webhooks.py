@@ -355,16 +355,26 @@ def _configuration(
     }
 
 
-def _validating_webhooks(groups: list[EnforceGroup], layout: WebhookLayout) -> list[dict[str, Any]]:
+def _namespaced_webhooks(
+    groups: list[EnforceGroup],
+    layout: WebhookLayout,
+    *,
+    suffix: str,
+    path: str,
+    rules: Sequence[Mapping[str, Any]],
+    updates: bool,
+) -> list[dict[str, Any]]:
+    """One `Fail` entry per Enforce group, then the `Ignore` entry for every other namespace."""
+    conditions = match_conditions(layout, updates=updates)
     webhooks = [
         _webhook(
-            _entry_name("enforce-" + group.name, _VALIDATE_SUFFIX),
-            VALIDATE_PATH,
+            _entry_name("enforce-" + group.name, suffix),
+            path,
             layout,
-            rules=WORKLOAD_RULES,
+            rules=rules,
             failure_policy="Fail",
             selector=namespace_selector(layout, group.selector),
-            conditions=match_conditions(layout, updates=True),
+            conditions=conditions,
         )
         for group in groups
     ]
@@ -372,15 +382,27 @@ def _validating_webhooks(groups: list[EnforceGroup], layout: WebhookLayout) -> l
     if remainder is not None:
         webhooks.append(
             _webhook(
-                "default" + _VALIDATE_SUFFIX,
-                VALIDATE_PATH,
+                "default" + suffix,
+                path,
                 layout,
-                rules=WORKLOAD_RULES,
+                rules=rules,
                 failure_policy="Ignore",
                 selector=remainder,
-                conditions=match_conditions(layout, updates=True),
+                conditions=conditions,
             )
         )
+    return webhooks
+
+
+def _validating_webhooks(groups: list[EnforceGroup], layout: WebhookLayout) -> list[dict[str, Any]]:
+    webhooks = _namespaced_webhooks(
+        groups,
+        layout,
+        suffix=_VALIDATE_SUFFIX,
+        path=VALIDATE_PATH,
+        rules=WORKLOAD_RULES,
+        updates=True,
+    )
     policies = _webhook(
         "policies" + _VALIDATE_SUFFIX,
         VALIDATE_PATH,
@@ -397,31 +419,14 @@ def _validating_webhooks(groups: list[EnforceGroup], layout: WebhookLayout) -> l
 
 
 def _mutating_webhooks(groups: list[EnforceGroup], layout: WebhookLayout) -> list[dict[str, Any]]:
-    webhooks = [
-        _webhook(
-            _entry_name("enforce-" + group.name, _MUTATE_SUFFIX),
-            MUTATE_PATH,
-            layout,
-            rules=INJECT_RULES,
-            failure_policy="Fail",
-            selector=namespace_selector(layout, group.selector),
-            conditions=match_conditions(layout, updates=False),
-        )
-        for group in groups
-    ]
-    remainder = _remainder_selector(groups, layout)
-    if remainder is not None:
-        webhooks.append(
-            _webhook(
-                "default" + _MUTATE_SUFFIX,
-                MUTATE_PATH,
-                layout,
-                rules=INJECT_RULES,
-                failure_policy="Ignore",
-                selector=remainder,
-                conditions=match_conditions(layout, updates=False),
-            )
-        )
+    webhooks = _namespaced_webhooks(
+        groups,
+        layout,
+        suffix=_MUTATE_SUFFIX,
+        path=MUTATE_PATH,
+        rules=INJECT_RULES,
+        updates=False,
+    )
     for webhook in webhooks:
         # Another mutating webhook may add a container after aigis ran; a second pass lets the
         # injector see it (the patch is idempotent, so a pass that finds nothing to do is free).
@@ -465,7 +470,7 @@ def _webhook(
         "sideEffects": "None",
         "timeoutSeconds": min(max(layout.timeout_seconds, 1), MAX_TIMEOUT_SECONDS),
         "admissionReviewVersions": ["v1"],
-        "matchConditions": conditions,
+        "matchConditions": [dict(condition) for condition in conditions],
     }
     if selector is not None:
         webhook["namespaceSelector"] = selector
