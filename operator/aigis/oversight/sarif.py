@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any, Final, Literal
 
 from aigis.admission.rules import Rule, all_rules
+from aigis.admission.rules.reference import anchor
 
 SARIF_VERSION: Final = "2.1.0"
 SARIF_SCHEMA: Final = "https://json.schemastore.org/sarif-2.1.0.json"
@@ -68,7 +69,7 @@ def rule_descriptor(entry: Rule) -> dict[str, Any]:
         "shortDescription": {"text": entry.title},
         "fullDescription": {"text": entry.checks},
         "help": {"text": f"Fix: {entry.fix}", "markdown": f"**Fix:** {entry.fix}"},
-        "helpUri": f"{INFORMATION_URI}/blob/main/{RULES_DOC}#{_anchor(entry.id)}",
+        "helpUri": f"{INFORMATION_URI}/blob/main/{RULES_DOC}#{anchor(entry.id)}",
         "properties": {"family": entry.family, "tags": ["security", "ai", entry.family]},
     }
 
@@ -141,7 +142,3 @@ def _result(finding: Finding, rule_index: int) -> dict[str, Any]:
 
 def _pascal(rule_id: str) -> str:
     return "".join(p.capitalize() for p in rule_id.replace("/", "-").split("-") if p)
-
-
-def _anchor(rule_id: str) -> str:
-    return "".join(c for c in rule_id.lower() if c.isalnum() or c in "-_")

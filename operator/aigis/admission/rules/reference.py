@@ -57,7 +57,7 @@ def render_markdown(families: Sequence[Family]) -> str:
         "| --- | --- | --- |",
     ]
     lines += [
-        f"| [`{r.id}`](#{_anchor(r.id)}) | {_cell(r.title)} | {family.title} |"
+        f"| [`{r.id}`](#{anchor(r.id)}) | {_cell(r.title)} | {family.title} |"
         for family in families
         for r in family.rules
     ]
@@ -70,7 +70,7 @@ def render_markdown(families: Sequence[Family]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _anchor(rule_id: str) -> str:
+def anchor(rule_id: str) -> str:
     """The anchor GitHub gives the heading "`rule_id`": lower case, punctuation but - dropped."""
     return "".join(c for c in rule_id.lower() if c.isalnum() or c in "-_")
 
