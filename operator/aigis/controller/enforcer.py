@@ -36,7 +36,7 @@ from aigis.egress.networkpolicy import (
 from aigis.egress.resolver import AddressBook, Resolver, StaticResolver, SystemResolver
 from aigis.gateway.config import gateway_config_map_name
 from aigis.gateway.identity import audit_key_secret_name
-from aigis.kube import KubeClient, KubeError, object_path
+from aigis.kube import KubeClient, KubeError, namespaced_path, object_path
 from aigis.settings import OperatorSettings
 
 NETWORK_POLICY = "NetworkPolicy"
@@ -260,14 +260,15 @@ class WorkloadEnforcer:
         known = (ref.namespace, name)
         if known in self._audit_keys and not force:
             return False
-        path = f"/api/v1/namespaces/{ref.namespace}/secrets"
-        existing = await self.kube.request("GET", f"{path}/{name}")
+        path = namespaced_path("/api/v1", ref.namespace, "secrets")
+        secret_path = namespaced_path("/api/v1", ref.namespace, "secrets", name)
+        existing = await self.kube.request("GET", secret_path)
         if holds_audit_key(existing):
             self._audit_keys.add(known)
             return False
         if existing is not None:
             log.warning("audit-key Secret %s/%s holds no usable key; replacing it", *known)
-            await self.kube.request("DELETE", f"{path}/{name}")
+            await self.kube.request("DELETE", secret_path)
         manifest = render_audit_key_secret(ref, secrets.token_bytes(AUDIT_KEY_BYTES))
         try:
             await self.kube.request("POST", path, body=manifest)

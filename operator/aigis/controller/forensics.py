@@ -167,10 +167,6 @@ def release_event(pod: Mapping[str, Any], message: str, now: datetime) -> dict[s
 # --- shell: the operator's periodic list --------------------------------------------------
 
 
-def _pods_path(namespace: str | None) -> str:
-    return f"/api/v1/namespaces/{quote(namespace)}/pods" if namespace else "/api/v1/pods"
-
-
 async def list_covered_pods(
     kube: KubeClient, namespaces: Sequence[str] = ()
 ) -> list[dict[str, Any]]:
@@ -183,7 +179,8 @@ async def list_covered_pods(
             query = {"labelSelector": INJECTED_WORKLOAD_LABEL, "limit": _PAGE_SIZE}
             if token:
                 query["continue"] = token
-            page = await kube.request("GET", _pods_path(namespace), query=query) or {}
+            path = namespaced_path("/api/v1", namespace, "pods")
+            page = await kube.request("GET", path, query=query) or {}
             items.extend(page.get("items") or [])
             token = (page.get("metadata") or {}).get("continue") or ""
             if not token:
@@ -272,10 +269,6 @@ async def who_am_i(kube: KubeClient) -> str | None:
     return name if isinstance(name, str) and name else None
 
 
-def _pod_path(namespace: str, name: str) -> str:
-    return f"/api/v1/namespaces/{quote(namespace)}/pods/{quote(name)}"
-
-
 def _held_for(pod: Mapping[str, Any], now: datetime) -> str:
     deleted = deletion_time(pod)
     if deleted is None:
@@ -306,7 +299,7 @@ async def _release_one(
         finalizers = list(current["metadata"].get("finalizers") or [])
         # Refused (and then re-read) when the list changed since it was read.
         await kube.remove_pod_finalizer(namespace, name, finalizers, FORENSICS_FINALIZER)
-        current = await kube.request("GET", _pod_path(namespace, name))
+        current = await kube.request("GET", namespaced_path("/api/v1", namespace, "pods", name))
         if current is None or not carries_finalizer(current):
             break
     else:
@@ -344,7 +337,7 @@ async def release_pods(
         pods: list[Mapping[str, Any]] = []
         missing = []
         for name in dict.fromkeys(names):
-            found = await kube.request("GET", _pod_path(namespace, name))
+            found = await kube.request("GET", namespaced_path("/api/v1", namespace, "pods", name))
             if found is None:
                 missing.append(ReleaseOutcome(namespace, name, "not-found"))
             else:
@@ -435,7 +428,7 @@ async def capture_and_release(
     wait = seconds_until_capture(pod, datetime.now(UTC))
     if wait > 0:
         await asyncio.sleep(wait)
-        pod = await kube.request("GET", _pod_path(namespace, name)) or pod
+        pod = await kube.request("GET", namespaced_path("/api/v1", namespace, "pods", name)) or pod
     started = time.monotonic()
     snapshot = termination_snapshot_name(str(meta.get("uid")))
     try:
@@ -484,7 +477,7 @@ async def capture_and_release(
         if FORENSICS_FINALIZER not in finalizers:
             break
         await kube.remove_pod_finalizer(namespace, name, finalizers, FORENSICS_FINALIZER)
-        current = await kube.request("GET", _pod_path(namespace, name))
+        current = await kube.request("GET", namespaced_path("/api/v1", namespace, "pods", name))
         if current is None:
             break
     metrics.FORENSICS_RELEASES.labels(reason=reason).inc()
