@@ -39,45 +39,68 @@ with_heartbeat() {
 have() { [ -x "$bin/$1" ] && [ "$(cat "$bin/.$1.version" 2>/dev/null)" = "$2" ]; }
 mark() { echo "$2" > "$bin/.$1.version"; }
 
-build_kubernetes() {
+# go_install NAME VERSION PACKAGE@VERSION LDFLAGS [NOTE]: `go install` a module without replace
+# directives into the cache, unless that version is there already.
+go_install() {
+  local name=$1 v=$2 package=$3 ldflags=$4 note=${5:-}
+  if have "$name" "$v"; then say "$name v$v: cached"; return; fi
+  say "$name v$v: building${note:+ ($note)}"
+  GOBIN=$bin with_heartbeat "$name" go install -trimpath -ldflags "$ldflags" "$package"
+  mark "$name" "$v"
+  say "$name v$v: done"
+}
+
+# module_dir MODULE@VERSION: where the module's files are in Go's module cache (downloaded if
+# needed). Run outside any module, so the download never edits a go.mod.
+module_dir() {
+  (cd "$work" && GOFLAGS= go mod download -json "$1") \
+    | python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])'
+}
+
+# kubernetes_commands LABEL CMD...: build k8s.io/kubernetes/cmd/CMD (each) at KUBE_VERSION into
+# the cache, through a throwaway wrapper module: k8s.io/kubernetes replaces every staging module
+# with ./staging/src, so each is pinned here to its published tag instead.
+kubernetes_commands() {
+  local label=$1; shift
   local v=$KUBE_VERSION minor
   minor=$(echo "$v" | cut -d. -f2)
-  local all_present=1
-  for b in kube-apiserver kube-controller-manager kube-scheduler kubectl; do
-    have "$b" "$v" || all_present=0
-  done
-  if [ "$all_present" = 1 ]; then say "kubernetes v$v: cached"; return; fi
-  say "kubernetes v$v: building kube-apiserver, kube-controller-manager, kube-scheduler, kubectl (cold: about 4 min on 2 cores)"
-  local dir=$work/kubernetes-$v
+  local dir=$work/$label-$v
   rm -rf "$dir"; mkdir -p "$dir"; cd "$dir"
-  go mod init local.invalid/aigis-kubernetes >/dev/null 2>&1
+  go mod init "local.invalid/aigis-$label" >/dev/null 2>&1
   local gomod
   gomod=$(go mod download -json "k8s.io/kubernetes@v$v" | python3 -c 'import json,sys; print(json.load(sys.stdin)["GoMod"])')
-  # Every staging module that k8s.io/kubernetes maps to ./staging/src is pinned to its published tag.
   local m
   for m in $(awk '/=> \.\/staging\/src\//{print $1}' "$gomod"); do
     go mod edit -replace="$m=$m@v0.$minor.${v##*.}"
   done
   go mod edit -require="k8s.io/kubernetes@v$v"
   # Keep Kubernetes' own GODEBUG defaults and Go language version.
-  local golang
-  golang=$(awk '$1=="go"{print $2; exit}' "$gomod")
-  go mod edit -go="$golang"
-  say "kubernetes v$v: resolving modules"
-  with_heartbeat "kubernetes modules" go get "k8s.io/kubernetes/cmd/kube-apiserver@v$v" >/dev/null
-  local ldf="-s -w" p
+  go mod edit -go="$(awk '$1=="go"{print $2; exit}' "$gomod")"
+  say "$label v$v: resolving modules"
+  with_heartbeat "$label modules" go get "k8s.io/kubernetes/cmd/$1@v$v" >/dev/null
+  local ldf="-s -w" p c
   for p in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
     ldf="$ldf -X $p.gitVersion=v$v -X $p.gitMajor=1 -X $p.gitMinor=$minor -X $p.gitTreeState=clean"
     ldf="$ldf -X $p.buildDate=1970-01-01T00:00:00Z"
   done
+  local packages=()
+  for c in "$@"; do packages+=("k8s.io/kubernetes/cmd/$c"); done
   mkdir -p out
-  with_heartbeat "kubernetes binaries" go build -trimpath -ldflags "$ldf" -o out/ \
-    k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
-    k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl
-  for b in kube-apiserver kube-controller-manager kube-scheduler kubectl; do
-    mv "out/$b" "$bin/$b"; mark "$b" "$v"
+  with_heartbeat "$label binaries" go build -trimpath -ldflags "$ldf" -o out/ "${packages[@]}"
+  for c in "$@"; do
+    mv "out/$c" "$bin/$c"; mark "$c" "$v"
   done
-  say "kubernetes v$v: done"
+  say "$label v$v: done"
+}
+
+build_kubernetes() {
+  local v=$KUBE_VERSION b all_present=1
+  for b in kube-apiserver kube-controller-manager kube-scheduler kubectl; do
+    have "$b" "$v" || all_present=0
+  done
+  if [ "$all_present" = 1 ]; then say "kubernetes v$v: cached"; return; fi
+  say "kubernetes v$v: building kube-apiserver, kube-controller-manager, kube-scheduler, kubectl (cold: about 4 min on 2 cores)"
+  kubernetes_commands kubernetes kube-apiserver kube-controller-manager kube-scheduler kubectl
 }
 
 # The kubelet of the optional real node (operator/aigis/devcluster/realnode.py), from the same
@@ -85,30 +108,10 @@ build_kubernetes() {
 # cache of the binaries above (warm: mostly linking). Built only when asked (`$0 kubelet`) or with
 # REAL_NODE=1. CGO_ENABLED=0 as above: the kubelet needs no cgo for the cgroupfs driver.
 build_kubelet() {
-  local v=$KUBE_VERSION minor
-  minor=$(echo "$v" | cut -d. -f2)
+  local v=$KUBE_VERSION
   if have kubelet "$v"; then say "kubelet v$v: cached"; return; fi
   say "kubelet v$v: building (warm Go cache: 2-4 min on 2 cores; cold: about 8 min)"
-  local dir=$work/kubelet-$v
-  rm -rf "$dir"; mkdir -p "$dir"; cd "$dir"
-  go mod init local.invalid/aigis-kubelet >/dev/null 2>&1
-  local gomod
-  gomod=$(go mod download -json "k8s.io/kubernetes@v$v" | python3 -c 'import json,sys; print(json.load(sys.stdin)["GoMod"])')
-  local m
-  for m in $(awk '/=> \.\/staging\/src\//{print $1}' "$gomod"); do
-    go mod edit -replace="$m=$m@v0.$minor.${v##*.}"
-  done
-  go mod edit -require="k8s.io/kubernetes@v$v"
-  go mod edit -go="$(awk '$1=="go"{print $2; exit}' "$gomod")"
-  with_heartbeat "kubelet modules" go get "k8s.io/kubernetes/cmd/kubelet@v$v" >/dev/null
-  local ldf="-s -w" p
-  for p in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
-    ldf="$ldf -X $p.gitVersion=v$v -X $p.gitMajor=1 -X $p.gitMinor=$minor -X $p.gitTreeState=clean"
-    ldf="$ldf -X $p.buildDate=1970-01-01T00:00:00Z"
-  done
-  with_heartbeat kubelet go build -trimpath -ldflags "$ldf" -o "$bin/kubelet" k8s.io/kubernetes/cmd/kubelet
-  mark kubelet "$v"
-  say "kubelet v$v: done"
+  kubernetes_commands kubelet kubelet
 }
 
 # kube-router, for its NetworkPolicy controller only (the real node runs it with routing and the
@@ -116,13 +119,9 @@ build_kubelet() {
 # REAL_NODE=1 or when named.
 build_kube_router() {
   local v=$KUBE_ROUTER_VERSION
-  if have kube-router "$v"; then say "kube-router v$v: cached"; return; fi
-  say "kube-router v$v: building (cold: a few minutes on 2 cores)"
-  GOBIN=$bin with_heartbeat kube-router go install -trimpath \
-    -ldflags "-s -w -X github.com/cloudnativelabs/kube-router/v2/pkg/version.Version=v$v" \
-    "github.com/cloudnativelabs/kube-router/v2/cmd/kube-router@v$v"
-  mark kube-router "$v"
-  say "kube-router v$v: done"
+  go_install kube-router "$v" "github.com/cloudnativelabs/kube-router/v2/cmd/kube-router@v$v" \
+    "-s -w -X github.com/cloudnativelabs/kube-router/v2/pkg/version.Version=v$v" \
+    "cold: a few minutes on 2 cores"
 }
 
 build_etcd() {
@@ -142,14 +141,7 @@ build_etcd() {
 # kwok and helm have no replace directives, so `go install` works; GOBIN puts them in the cache.
 build_kwok() {
   local v=$KWOK_VERSION
-  if have kwok "$v"; then
-    say "kwok v$v: cached"
-  else
-    say "kwok v$v: building"
-    GOBIN=$bin with_heartbeat kwok go install -trimpath -ldflags "-s -w" "sigs.k8s.io/kwok/cmd/kwok@v$v"
-    mark kwok "$v"
-    say "kwok v$v: done"
-  fi
+  go_install kwok "$v" "sigs.k8s.io/kwok/cmd/kwok@v$v" "-s -w"
   copy_kwok_stages "$v"
 }
 
@@ -159,12 +151,8 @@ build_kwok() {
 copy_kwok_stages() {
   local v=$1 dest=$cache/kwok/stages
   if [ "$(cat "$dest/.version" 2>/dev/null)" = "$v" ]; then return; fi
-  local module
-  # Outside any module, so the download never edits a go.mod; the module is already in the
-  # module cache after `go install`.
-  module=$(cd "$work" && GOFLAGS= go mod download -json "sigs.k8s.io/kwok@v$v" \
-    | python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')
-  local src=$module/kustomize/stage
+  local src
+  src=$(module_dir "sigs.k8s.io/kwok@v$v")/kustomize/stage
   rm -rf "$dest"; mkdir -p "$dest"
   cp "$src/node/fast/node-initialize.yaml" \
      "$src/node/heartbeat-with-lease/node-heartbeat-with-lease.yaml" \
@@ -178,27 +166,18 @@ copy_kwok_stages() {
 build_helm() {
   local v=$HELM_VERSION minor
   minor=$(echo "$KUBE_VERSION" | cut -d. -f2)
-  if have helm "$v"; then say "helm v$v: cached"; return; fi
-  say "helm v$v: building"
   # Without these, `helm version` says v3.x and the default KubeVersion for `helm template` is 1.20.
   local ldf="-s -w -X helm.sh/helm/v3/internal/version.version=v$v"
   ldf="$ldf -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=$minor"
   ldf="$ldf -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor=$minor"
-  GOBIN=$bin with_heartbeat helm go install -trimpath -ldflags "$ldf" "helm.sh/helm/v3/cmd/helm@v$v"
-  mark helm "$v"
-  say "helm v$v: done"
+  go_install helm "$v" "helm.sh/helm/v3/cmd/helm@v$v" "$ldf"
 }
 
 # vegeta: the open-loop load generator of bench/gateway.py (not part of the control plane, but
 # built the same way and cached next to it). Built only when asked: `build-control-plane.sh vegeta`.
 build_vegeta() {
   local v=$VEGETA_VERSION
-  if have vegeta "$v"; then say "vegeta v$v: cached"; return; fi
-  say "vegeta v$v: building"
-  GOBIN=$bin with_heartbeat vegeta go install -trimpath -ldflags "-s -w -X main.Version=v$v" \
-    "github.com/tsenart/vegeta/v12@v$v"
-  mark vegeta "$v"
-  say "vegeta v$v: done"
+  go_install vegeta "$v" "github.com/tsenart/vegeta/v12@v$v" "-s -w -X main.Version=v$v"
 }
 
 # versitygw: an S3 server with Object Lock over a local directory, for the forensics S3
@@ -206,12 +185,8 @@ build_vegeta() {
 # `make test` shows its (cold: two-minute) build before pytest starts.
 build_versitygw() {
   local v=$VERSITYGW_VERSION
-  if have versitygw "$v"; then say "versitygw v$v: cached"; return; fi
-  say "versitygw v$v: building (cold: a few minutes on 2 cores)"
-  GOBIN=$bin with_heartbeat versitygw go install -trimpath -ldflags "-s -w" \
-    "github.com/versity/versitygw/cmd/versitygw@v$v"
-  mark versitygw "$v"
-  say "versitygw v$v: done"
+  go_install versitygw "$v" "github.com/versity/versitygw/cmd/versitygw@v$v" "-s -w" \
+    "cold: a few minutes on 2 cores"
 }
 
 # Pod Security Admission's own pass/fail fixtures, which tests/conformance runs aigis's checks
@@ -220,8 +195,7 @@ copy_pod_security_fixtures() {
   local v=$POD_SECURITY_VERSION dest=$cache/pod-security-fixtures
   if [ "$(cat "$dest/.version" 2>/dev/null)" = "$v" ]; then say "pod-security fixtures v$v: cached"; return; fi
   local module
-  module=$(cd "$work" && GOFLAGS= go mod download -json "k8s.io/pod-security-admission@v$v" \
-    | python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')
+  module=$(module_dir "k8s.io/pod-security-admission@v$v")
   rm -rf "$dest"; mkdir -p "$dest"
   cp -r "$module/test/testdata/." "$dest/"
   chmod -R u+w "$dest"  # the module cache is read-only; keep the copies removable
@@ -236,8 +210,7 @@ copy_sarif_schema() {
   local v=$GO_SARIF_VERSION dest=$cache/schemas/sarif-schema-2.1.0.json
   if [ "$(cat "$dest.version" 2>/dev/null)" = "$v" ]; then say "sarif schema ($v): cached"; return; fi
   local module
-  module=$(cd "$work" && GOFLAGS= go mod download -json "github.com/owenrumney/go-sarif/v3@v$v" \
-    | python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')
+  module=$(module_dir "github.com/owenrumney/go-sarif/v3@v$v")
   mkdir -p "$(dirname "$dest")"
   python3 - "$module/pkg/report/v210/sarif/schema.go" "$dest" <<'PY'
 import json, sys
