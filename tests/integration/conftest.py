@@ -97,6 +97,25 @@ class Cluster:
         ns_args = ("--namespace", namespace) if namespace else ()
         self.kubectl("apply", *ns_args, "-f", "-", input=json.dumps(manifest))
 
+    def create_namespace(self, name: str, labels: dict[str, str] | None = None) -> str:
+        """Create (or update) a test namespace and wait until its `default` ServiceAccount
+        exists, so pods can be admitted at once. Marked as a test namespace."""
+        self.apply(
+            {
+                "apiVersion": "v1",
+                "kind": "Namespace",
+                "metadata": {
+                    "name": name,
+                    "labels": {TEST_NAMESPACE_LABEL: "true", **(labels or {})},
+                },
+            }
+        )
+        self.wait_for(
+            f"ServiceAccount {name}/default",
+            lambda: self.kubectl("get", "sa", "default", "-n", name, check=False).returncode == 0,
+        )
+        return name
+
     def wait_for(
         self,
         what: str,
@@ -131,21 +150,7 @@ def namespace(cluster: Cluster) -> Iterator[str]:
 
     Deletion is not awaited: the namespace controller finishes it in the background.
     """
-    name = f"it-{uuid.uuid4().hex[:10]}"
-    cluster.apply(
-        {
-            "apiVersion": "v1",
-            "kind": "Namespace",
-            "metadata": {"name": name, "labels": {TEST_NAMESPACE_LABEL: "true"}},
-        }
-    )
-    cluster.wait_for(
-        f"ServiceAccount {name}/default",
-        lambda: (
-            cluster.kubectl("get", "serviceaccount", "default", "-n", name, check=False).returncode
-            == 0
-        ),
-    )
+    name = cluster.create_namespace(f"it-{uuid.uuid4().hex[:10]}")
     try:
         yield name
     finally:

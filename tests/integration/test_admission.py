@@ -26,7 +26,7 @@ from typing import Any
 
 import pytest
 import yaml
-from tests.integration.conftest import TEST_NAMESPACE_LABEL, Cluster, free_port
+from tests.integration.conftest import Cluster, free_port
 
 from aigis.admission.mutation import KEY_PLACEHOLDER
 
@@ -200,17 +200,8 @@ def make_namespace(cluster: Cluster) -> Iterator[Callable[[str], str]]:
 
     def make(mode: str) -> str:
         name = f"it-adm-{mode}-{uuid.uuid4().hex[:6]}"
-        labels = {TEST_NAMESPACE_LABEL: "true", SCOPE_LABEL: RUN, MODE_LABEL: mode}
-        cluster.apply(
-            {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": labels}}
-        )
         created.append(name)
-        cluster.wait_for(
-            f"ServiceAccount {name}/default",
-            lambda: (
-                cluster.kubectl("get", "sa", "default", "-n", name, check=False).returncode == 0
-            ),
-        )
+        cluster.create_namespace(name, {SCOPE_LABEL: RUN, MODE_LABEL: mode})
         return name
 
     yield make

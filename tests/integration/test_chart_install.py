@@ -35,7 +35,7 @@ import aiohttp
 import pytest
 import yaml
 from aiohttp import web
-from tests.integration.conftest import TEST_NAMESPACE_LABEL, Cluster
+from tests.integration.conftest import Cluster
 
 REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "charts" / "aigis"
@@ -407,14 +407,7 @@ def ok(url: str) -> bool:
 @pytest.fixture(scope="module")
 def app_namespace(cluster: Cluster, release: str) -> Iterator[str]:
     name = f"it-chart-app-{RUN}"
-    labels = {TEST_NAMESPACE_LABEL: "true", SCOPE_LABEL: RUN}
-    cluster.apply(
-        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": labels}}
-    )
-    cluster.wait_for(
-        f"ServiceAccount {name}/default",
-        lambda: cluster.kubectl("get", "sa", "default", "-n", name, check=False).returncode == 0,
-    )
+    cluster.create_namespace(name, {SCOPE_LABEL: RUN})
     cluster.apply(
         {
             "apiVersion": "aigis.dev/v1alpha1",

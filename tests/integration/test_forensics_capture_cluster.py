@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.integration.conftest import TEST_NAMESPACE_LABEL, Cluster, RunningOperator
+from tests.integration.conftest import Cluster, RunningOperator
 
 FINALIZER = "aigis.dev/forensics"
 WORKLOAD = "bot"
@@ -32,17 +32,7 @@ CAPTURE_WAIT_SECONDS = 120.0
 @pytest.fixture(scope="module")
 def ns(cluster: Cluster) -> Iterator[str]:
     name = f"it-fsnap-{uuid.uuid4().hex[:8]}"
-    cluster.apply(
-        {
-            "apiVersion": "v1",
-            "kind": "Namespace",
-            "metadata": {"name": name, "labels": {TEST_NAMESPACE_LABEL: "true"}},
-        }
-    )
-    cluster.wait_for(
-        "the default ServiceAccount",
-        lambda: cluster.kubectl("get", "sa", "default", "-n", name, check=False).returncode == 0,
-    )
+    cluster.create_namespace(name)
     yield name
     for pod in cluster.get_json("pods", "-n", name)["items"]:
         cluster.kubectl("patch", "pod", pod["metadata"]["name"], "-n", name, "--type=merge",
@@ -54,17 +44,7 @@ def ns(cluster: Cluster) -> Iterator[str]:
 def doomed(cluster: Cluster) -> str:
     """A second watched namespace, deleted by a test while it holds a covered pod."""
     name = f"it-doomed-{uuid.uuid4().hex[:8]}"
-    cluster.apply(
-        {
-            "apiVersion": "v1",
-            "kind": "Namespace",
-            "metadata": {"name": name, "labels": {TEST_NAMESPACE_LABEL: "true"}},
-        }
-    )
-    cluster.wait_for(
-        "the default ServiceAccount",
-        lambda: cluster.kubectl("get", "sa", "default", "-n", name, check=False).returncode == 0,
-    )
+    cluster.create_namespace(name)
     return name
 
 

@@ -37,11 +37,7 @@ FINALIZER = "aigis.dev/forensics"
 def watched(cluster: Cluster) -> Iterator[str]:
     """The one namespace this module's operator watches, so it leaves other tests' pods alone."""
     name = f"it-release-{uuid.uuid4().hex[:8]}"
-    cluster.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
-    cluster.wait_for(
-        "the default ServiceAccount",
-        lambda: cluster.kubectl("get", "sa", "default", "-n", name, check=False).returncode == 0,
-    )
+    cluster.create_namespace(name)
     yield name
     cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)
 

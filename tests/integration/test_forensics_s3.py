@@ -28,7 +28,7 @@ import boto3
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
-from tests.integration.conftest import TEST_NAMESPACE_LABEL, Cluster, RunningOperator
+from tests.integration.conftest import Cluster, RunningOperator
 
 from aigis.forensics import bundle
 from aigis.forensics.s3 import S3Settings, S3Storage
@@ -208,17 +208,7 @@ def covered_pod(name: str, workload_name: str) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def ns(cluster: Cluster, crds_installed: None, endpoint: str, bucket: str) -> Iterator[str]:
     name = f"it-fs3-{uuid.uuid4().hex[:8]}"
-    cluster.apply(
-        {
-            "apiVersion": "v1",
-            "kind": "Namespace",
-            "metadata": {"name": name, "labels": {TEST_NAMESPACE_LABEL: "true"}},
-        }
-    )
-    cluster.wait_for(
-        "the default ServiceAccount",
-        lambda: cluster.kubectl("get", "sa", "default", "-n", name, check=False).returncode == 0,
-    )
+    cluster.create_namespace(name)
     cluster.kubectl("create", "secret", "generic", CREDENTIALS, "-n", name,
                     f"--from-literal=AWS_ACCESS_KEY_ID={ACCESS}",
                     f"--from-literal=AWS_SECRET_ACCESS_KEY={SECRET}")  # fmt: skip

@@ -292,15 +292,7 @@ def journey(
     for manifest in (workload, deployment):
         manifest["metadata"]["namespace"] = namespace
 
-    cluster.apply(
-        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace, "labels": labels}}
-    )
-    cluster.wait_for(
-        "the default ServiceAccount",
-        lambda: (
-            cluster.kubectl("get", "sa", "default", "-n", namespace, check=False).returncode == 0
-        ),
-    )
+    cluster.create_namespace(namespace, labels)
     env = {**os.environ, "KUBECONFIG": cluster.kubeconfig}
     webhook_port, webhook_metrics = free_port(), free_port()
     processes: list[subprocess.Popen[bytes]] = []

@@ -35,7 +35,7 @@ import pytest
 import yaml
 from tests.gateway.fake_guardrails import FAILURE_TRIGGER
 from tests.gateway.harness import fake_pipeline_factory, running_gateway
-from tests.integration.conftest import TEST_NAMESPACE_LABEL, Cluster, RunningOperator
+from tests.integration.conftest import Cluster, RunningOperator
 
 from aigis.api.aiworkload import Guardrails
 
@@ -171,14 +171,7 @@ async def gateway_traffic(h: Any) -> list[int]:
 
 def labelled_namespace(cluster: Cluster, mode: str) -> str:
     name = f"it-mon-{mode}-{RUN}"
-    labels = {TEST_NAMESPACE_LABEL: "true", SCOPE_LABEL: RUN, MODE_LABEL: mode}
-    cluster.apply(
-        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": labels}}
-    )
-    cluster.wait_for(
-        f"ServiceAccount {name}/default",
-        lambda: cluster.kubectl("get", "sa", "default", "-n", name, check=False).returncode == 0,
-    )
+    cluster.create_namespace(name, {SCOPE_LABEL: RUN, MODE_LABEL: mode})
     return name
 
 
