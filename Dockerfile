@@ -17,6 +17,9 @@ ARG PIP_CERT
 ARG SSL_CERT_FILE
 # uv installs the locked dependencies (uv.lock) and aigis itself into /opt/aigis, not editable.
 ARG UV_VERSION=0.13.9
+# Optional extras, e.g. `onnx` for gateways that load a workload's ONNX prompt-injection
+# classifier (onnxruntime and tokenizers, about 90 MB more).
+ARG AIGIS_EXTRAS=
 ENV UV_COMPILE_BYTECODE=1 UV_LINK_MODE=copy UV_PYTHON_DOWNLOADS=never \
     UV_PROJECT_ENVIRONMENT=/opt/aigis PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN python3 -m pip install --no-cache-dir --break-system-packages --root-user-action=ignore \
@@ -24,10 +27,12 @@ RUN python3 -m pip install --no-cache-dir --break-system-packages --root-user-ac
 WORKDIR /src
 COPY pyproject.toml uv.lock ./
 # Dependencies first, so a source change reuses this layer. Wheels only: no compiler needed.
-RUN uv sync --frozen --no-dev --no-install-project --no-build --python python3
+RUN uv sync --frozen --no-dev --no-install-project --no-build --python python3 \
+        ${AIGIS_EXTRAS:+--extra ${AIGIS_EXTRAS}}
 COPY README.md ./
 COPY operator ./operator
 RUN uv sync --frozen --no-dev --no-editable --no-build --python python3 \
+        ${AIGIS_EXTRAS:+--extra ${AIGIS_EXTRAS}} \
     # the local control plane is a development tool; it never runs in a cluster
     && rm -rf /opt/aigis/lib/python3*/site-packages/aigis/devcluster \
     && rm -f /opt/aigis/bin/activate* /opt/aigis/bin/deactivate

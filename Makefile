@@ -55,6 +55,7 @@ bench: sync control-plane ## Benchmarks: they print numbers (see bench/); tests 
 	@hack/build-control-plane.sh vegeta
 	@$(UV) run --frozen python bench/gateway.py
 	@$(UV) run --frozen python bench/forensics.py
+	@$(UV) run --frozen python bench/audit.py
 
 .PHONY: crds
 crds: sync ## Regenerate crds/ from the pydantic models (and the chart's copy of them).

@@ -43,6 +43,8 @@ fi
 BUILDER_BASE=${BUILDER_BASE:-$BASE}
 
 build_args=(--build-arg "BASE=$BASE" --build-arg "BUILDER_BASE=$BUILDER_BASE")
+# AIGIS_EXTRAS=onnx adds what a gateway needs to load a workload's ONNX classifier.
+build_args+=(--build-arg "AIGIS_EXTRAS=${AIGIS_EXTRAS:-}")
 # Behind a TLS-intercepting proxy the build stage needs the host's CA bundle to reach PyPI.
 host_ca=${SSL_CERT_FILE:-${PIP_CERT:-}}
 if [ -n "$host_ca" ] && [ -f "$host_ca" ]; then

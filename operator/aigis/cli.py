@@ -123,6 +123,15 @@ def main() -> None:
     help="How often every workload is reconciled again (DNS refresh, drift safety net).",
 )
 @click.option(
+    "--audit-interval",
+    default=300.0,
+    type=float,
+    envvar="AIGIS_AUDIT_INTERVAL",
+    show_default=True,
+    help="Seconds between the background audit's full passes; 0: only at start and on changes "
+    "of AIWorkloads, AIClusterPolicies and namespace labels.",
+)
+@click.option(
     "--static-hosts",
     default=None,
     type=click.Path(dir_okay=False, path_type=Path),
@@ -163,6 +172,7 @@ def operator(
     aigis_namespace: str | None,
     network_policy_mode: str,
     refresh_seconds: float,
+    audit_interval: float,
     static_hosts: Path | None,
     dns_namespace: str,
     dns_labels: str,
@@ -181,6 +191,7 @@ def operator(
         aigis_namespace=aigis_namespace,
         network_policy_mode=network_policy_mode,
         refresh_seconds=refresh_seconds,
+        audit_seconds=audit_interval,
         static_hosts=static_hosts,
         dns_namespace=dns_namespace,
         dns_labels=parse_labels(dns_labels),
@@ -413,7 +424,7 @@ def _register_component_commands() -> None:
     from aigis.admission.rules.cli import rules
     from aigis.gateway.cli import audit, gateway
     from aigis.guardrails.cli import guard
-    from aigis.oversight.cli import bom_command, discover_command
+    from aigis.oversight.cli import bom_command, discover_command, report_command
     from aigis.scan import scan
     from aigis.webhook.cli import webhook
 
@@ -425,6 +436,7 @@ def _register_component_commands() -> None:
     main.add_command(audit)
     main.add_command(discover_command)
     main.add_command(bom_command)
+    main.add_command(report_command)
 
 
 _register_component_commands()

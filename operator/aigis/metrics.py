@@ -80,3 +80,29 @@ FORENSICS_EXPIRED = Counter(
 for _trigger in ("Termination", "OnDemand"):
     for _outcome in ("complete", "incomplete", "failed"):
         FORENSICS_CAPTURES.labels(trigger=_trigger, outcome=_outcome)
+
+# --- background audit (aigis.controller.audit) ---
+
+AUDIT_FINDINGS = Gauge(
+    "aigis_audit_findings",
+    "Findings of the background audit, from the latest pass over each namespace, by rule and "
+    "result (fail: admission would refuse the object today; warn: it would warn).",
+    ["rule", "result"],
+)
+AUDIT_OBJECTS = Gauge(
+    "aigis_audit_objects_reviewed",
+    "Objects (top-level workloads and AIWorkloads) the latest audit passes reviewed.",
+)
+AUDIT_PASS_SECONDS = Histogram(
+    "aigis_audit_pass_duration_seconds",
+    "Time of one audit pass: reading the cluster, judging it and writing the results.",
+    buckets=(0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0),
+)
+AUDIT_UNREADABLE = Gauge(
+    "aigis_audit_unreadable",
+    "What the latest audit pass could not read (namespaces or kinds it is forbidden to list).",
+)
+AUDIT_LAST_PASS = Gauge(
+    "aigis_audit_last_pass_timestamp_seconds",
+    "When the latest audit pass ended (Unix time).",
+)

@@ -52,6 +52,9 @@ class OperatorSettings:
     forensics_capture_timeout: float = 120.0
     """A forensic capture still collecting after this many seconds is stored incomplete with
     what it has (the pod's deletion waits for it)."""
+    audit_seconds: float = 300.0
+    """Seconds between the background audit's full passes (`aigis.controller.audit`); 0 runs one
+    at start and then only when an AIWorkload, AIClusterPolicy or namespace's labels change."""
 
     def problems(self) -> list[FieldError]:
         """Everything wrong with these settings, each naming the flag and the fix."""
@@ -102,6 +105,13 @@ class OperatorSettings:
                 FieldError(
                     "--forensics-capture-timeout",
                     "must be between 1 and 3600 seconds; a deleted pod waits this long at most",
+                )
+            )
+        if self.audit_seconds != 0 and not 1 <= self.audit_seconds <= 86400:
+            found.append(
+                FieldError(
+                    "--audit-interval",
+                    "must be between 1 and 86400 seconds, or 0 to audit only on changes",
                 )
             )
         if self.static_hosts is not None and not self.static_hosts.is_file():

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import re2
 
 from aigis.api.aiworkload import Guardrails
+from aigis.gateway.config import GatewayConfig
 
 FAILURE_TRIGGER = "EXPLODE-GUARDRAIL"
 _HOLD_BACK = 48
@@ -176,10 +177,10 @@ class RecordingPipeline:
         return self._inner.stream(direction=direction)
 
 
-def recording_factory(scanned: list[str]) -> Callable[[Guardrails], RecordingPipeline]:
+def recording_factory(scanned: list[str]) -> Callable[[GatewayConfig], RecordingPipeline]:
     """A pipeline factory whose pipelines append each scanned request text to `scanned`."""
 
-    def factory(spec: Guardrails) -> RecordingPipeline:
-        return RecordingPipeline(FakePipeline(spec), scanned)
+    def factory(config: GatewayConfig) -> RecordingPipeline:
+        return RecordingPipeline(FakePipeline(config.guardrails), scanned)
 
     return factory

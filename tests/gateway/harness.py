@@ -53,15 +53,17 @@ RESOLVER_TABLE = {
 def real_pipeline_factory() -> PipelineFactory | None:
     """The real engine's factory when `aigis.guardrails` is complete, else None."""
     try:
-        from aigis.guardrails import GuardrailPipeline
+        import aigis.guardrails  # noqa: F401
     except ImportError:
         return None
-    return GuardrailPipeline.from_spec  # type: ignore[no-any-return]
+    from aigis.gateway.state import default_pipeline_factory
+
+    return default_pipeline_factory
 
 
-def fake_pipeline_factory(spec: Guardrails) -> FakePipeline:
+def fake_pipeline_factory(config: GatewayConfig) -> FakePipeline:
     """The test double (same interface as the real engine)."""
-    return FakePipeline.from_spec(spec)
+    return FakePipeline.from_spec(config.guardrails)
 
 
 def run(coroutine: Coroutine[Any, Any, T]) -> T:
@@ -161,7 +163,7 @@ async def running_gateway(
     tmp_path: Path,
     *,
     behaviour: Behaviour | None = None,
-    pipeline_factory: PipelineFactory | Callable[[Guardrails], Any] | None = None,
+    pipeline_factory: PipelineFactory | Callable[[GatewayConfig], Any] | None = None,
     reload_interval: float = 0.05,
     audit_key: bytes | None = None,
     audit_state_dir: Path | None = None,
@@ -204,7 +206,8 @@ async def running_gateway(
             settings,
             pipeline_factory=factory,  # type: ignore[arg-type]
             resolver=StaticResolver(RESOLVER_TABLE),
-            audit_sink=audit.append,
+            # The writer hands over batches of whole lines; keep one line per item.
+            audit_sink=lambda data: audit.extend(data.splitlines(keepends=True)),
             ready=lambda gateway, port, metrics: started.set_result((gateway, port, metrics)),
             stop=stop,
         )

@@ -37,6 +37,8 @@ import yaml
 from aiohttp import web
 from tests.integration.conftest import Cluster
 
+from aigis.admission.templates import TEMPLATE_KINDS
+
 REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "charts" / "aigis"
 RUN = uuid.uuid4().hex[:8]
@@ -64,6 +66,10 @@ STAND_IN_CRDS = [
     ("cert-manager.io", "Issuer", "issuers", "v1"),
 ]
 _REFUSED = re.compile(r"forbidden|\b403\b", re.IGNORECASE)
+# The PolicyReport CRD is kept on uninstall and owned by whichever release installed it first, so
+# each release here leaves it alone (policyReports.installCRD=false) and it is applied as a
+# cluster without Kyverno would apply it; the rendered template is validated below.
+POLICYREPORT_CRD = CHART / "files" / "policyreports.wgpolicyk8s.io.yaml"
 
 
 def helm(cluster: Cluster, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -104,11 +110,14 @@ def stand_in_crd(group: str, kind: str, plural: str, version: str) -> dict[str, 
 def release(cluster: Cluster, crds_installed: None) -> Iterator[str]:
     """The chart installed into its own namespace; uninstalled (and the namespace deleted)
     afterwards."""
+    cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(POLICYREPORT_CRD))
+    cluster.kubectl("wait", "--for=condition=Established", "-f", str(POLICYREPORT_CRD))
     result = helm(
         cluster, "install", RELEASE, str(CHART), "--namespace", RELEASE_NS, "--create-namespace",
         "--set", f"webhook.configurationName={CONFIGURATION},webhook.scope={SCOPE_LABEL}={RUN}",
         "--set", f"gateway.image.repository={GATEWAY_IMAGE.rsplit(':', 1)[0]}",
         "--set", f"gateway.image.tag={GATEWAY_IMAGE.rsplit(':', 1)[1]}",
+        "--set", "policyReports.installCRD=false",
         "--wait", "--timeout", "180s",
     )  # fmt: skip
     assert "STATUS: deployed" in result.stdout
@@ -270,6 +279,14 @@ def granted(cluster: Cluster, release: str, component: str) -> set[tuple[str, st
     }
 
 
+# The kinds of TEMPLATE_KINDS from CRDs this cluster does not serve.
+AI_NATIVE_RESOURCES = [
+    (group, row.resource)
+    for row in TEMPLATE_KINDS.values()
+    if not row.native
+    for group in sorted(row.groups)
+]
+
 # Rules the scenario does not exercise, and why they stay. A rule unused here and missing from
 # this table fails the test: either the scenario should use it or the chart should drop it.
 KNOWN_UNUSED: dict[str, dict[tuple[str, str, str], str]] = {
@@ -301,6 +318,12 @@ KNOWN_UNUSED: dict[str, dict[tuple[str, str, str], str]] = {
         ("", "pods", "get"): "re-read of a pod before capture",
         ("apiextensions.k8s.io", "customresourcedefinitions", "list"): "kopf's CRD scanning",
         ("apiextensions.k8s.io", "customresourcedefinitions", "watch"): "kopf's CRD scanning",
+        **{
+            (group, resource, "list"): "AI-native kinds the audit lists where their CRD is served"
+            for group, resource in AI_NATIVE_RESOURCES
+        },
+        ("wgpolicyk8s.io", "policyreports", "list"): "a cluster-wide operator lists the reports",
+        ("wgpolicyk8s.io", "policyreports", "delete"): "a namespace no longer governed",
     },
     "webhook": {
         ("", "events", "create"): "Audit decisions (this scenario enforces)",
@@ -634,6 +657,19 @@ def test_aigis_runs_a_scenario_under_the_chart_rbac(
 
     pod = cluster.wait_for("a Running injected pod", running_pod)
     assert pod["spec"]["initContainers"][0]["image"] == GATEWAY_IMAGE
+
+    # The background audit judged the namespace under the chart's RBAC: the workload's
+    # status.audit and the namespace's PolicyReport (the Deployment is compliant).
+    def audited() -> dict[str, Any] | None:
+        operator.alive()
+        found = cluster.get_json("aiw", name, "-n", ns).get("status", {}).get("audit")
+        return found if found and found.get("objects") == 1 else None
+
+    audit = cluster.wait_for("status.audit (operator, chart identity)", audited)
+    assert (audit["allowed"], audit["denied"]) == (1, 0), audit
+    report = cluster.get_json("policyreports.wgpolicyk8s.io", "aigis-audit", "-n", ns)
+    assert report["summary"]["pass"] >= 1
+    assert report["summary"]["fail"] == 0
 
     # The forensics finalizer is released by the operator (pods patch, events create).
     cluster.kubectl("scale", "deployment", name, "-n", ns, "--replicas=0")

@@ -45,7 +45,7 @@ def test_minimal_spec_gets_every_default() -> None:
             "promptLogging": "Hash",
             "failureMode": "FailClosed",
         },
-        "gateway": {"inject": True, "providerKeys": [], "upstreams": []},
+        "gateway": {"inject": True, "workers": 1, "providerKeys": [], "upstreams": []},
         "forensics": {
             "captureOnTermination": True,
             "logsMaxBytes": 10 * 1024 * 1024,
@@ -179,6 +179,15 @@ CROSS_FIELD_CASES = [
      "s3 describes the S3 backend"),
     ("s3-storage-with-s3", spec_with(forensics={"storage": {"type": "S3", "s3": {
         "bucket": "evidence", "credentialsSecret": {"name": "s3"}}}}), None),
+    ("classifier-volume-two-sources", spec_with(guardrails={"promptInjection": {"classifier": {
+        "path": "/models/pi", "volume": {"image": "r.example.com/m:1",
+                                         "persistentVolumeClaim": "models"}}}}),
+     "exactly one of image or persistentVolumeClaim"),
+    ("classifier-volume-no-source", spec_with(guardrails={"promptInjection": {"classifier": {
+        "path": "/models/pi", "volume": {}}}}),
+     "exactly one of image or persistentVolumeClaim"),
+    ("classifier-volume-one-source", spec_with(guardrails={"promptInjection": {"classifier": {
+        "path": "/models/pi", "volume": {"persistentVolumeClaim": "models"}}}}), None),
 ]  # fmt: skip
 
 

@@ -94,6 +94,8 @@ def test_helm_lint_passes(name: str) -> None:
         ("webhook.enforceFailurePolicy=Maybe", "/webhook/enforceFailurePolicy"),
         ("webhook.replica=3", "additional properties 'replica'"),
         ("image.digest=latest", "/image/digest"),
+        ("operator.audit.intervalSeconds=-1", "/operator/audit/intervalSeconds"),
+        ("policyReports.installCRD=maybe", "/policyReports/installCRD"),
     ],
 )
 def test_the_schema_refuses_wrong_values(sets: str, message: str) -> None:
@@ -130,6 +132,51 @@ def test_operator_is_one_replica_replaced_with_recreate() -> None:
     assert not any(a.startswith("--peering") for a in deploy["spec"]["template"]["spec"]
                    ["containers"][0]["args"])  # fmt: skip
     _assert_locked_down(deploy["spec"]["template"]["spec"])
+
+
+def _grants(role: dict[str, Any]) -> set[tuple[str, str, str]]:
+    return {
+        (group, resource, verb)
+        for rule in role["rules"]
+        for group in rule["apiGroups"]
+        for resource in rule["resources"]
+        for verb in rule["verbs"]
+    }
+
+
+@needs_helm
+def test_the_operator_may_read_everything_the_audit_reads() -> None:
+    """The background audit lists every kind of `inventory_resources()` (the kinds that run pods
+    in TEMPLATE_KINDS, aigis's own, Namespaces) and writes PolicyReports: the chart must grant
+    exactly that, whatever row is added to the table."""
+    from aigis.oversight.inventory import inventory_resources
+
+    grants = _grants(find(render(), "ClusterRole", "-operator"))
+    missing = {
+        (r.group, r.resource, "list")
+        for r in inventory_resources()
+        if (r.group, r.resource, "list") not in grants
+    }
+    assert missing == set(), "add these to templates/operator-rbac.yaml"
+    for verb in ("get", "list", "create", "patch", "delete"):
+        assert ("wgpolicyk8s.io", "policyreports", verb) in grants
+
+
+@needs_helm
+def test_the_audit_interval_reaches_the_operator() -> None:
+    deploy = find(render("operator.audit.intervalSeconds=0"), "Deployment", "-operator")
+    assert "--audit-interval=0" in deploy["spec"]["template"]["spec"]["containers"][0]["args"]
+
+
+@needs_helm
+def test_the_policyreport_crd_is_installed_unless_told_not_to() -> None:
+    crd = find(render(), "CustomResourceDefinition")
+    source = yaml.safe_load((CHART / "files" / "policyreports.wgpolicyk8s.io.yaml").read_text())
+    assert crd["spec"] == source["spec"]
+    assert crd["metadata"]["name"] == "policyreports.wgpolicyk8s.io"
+    assert crd["metadata"]["annotations"] == {"helm.sh/resource-policy": "keep"}
+    kinds = [d["kind"] for d in render("policyReports.installCRD=false")]
+    assert "CustomResourceDefinition" not in kinds
 
 
 def _assert_locked_down(spec: dict[str, Any]) -> None:

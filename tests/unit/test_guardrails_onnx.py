@@ -1,14 +1,9 @@
-"""The optional ONNX classifier, run for real on a tiny model and tokenizer built here.
-
-The model is an embedding bag: each token id has one weight, the weights of the unmasked tokens
-are summed, a bias is added and a sigmoid taken, so `attack` tokens push the score up and the
-expected score of any text can be computed by hand.
-"""
+"""The optional ONNX classifier, run for real on a tiny model and tokenizer built here
+(tests/support/onnx_model.py: an embedding bag whose scores can be computed by hand)."""
 
 from __future__ import annotations
 
 import asyncio
-import math
 import threading
 from pathlib import Path
 from typing import Any
@@ -19,7 +14,11 @@ onnx = pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime")
 tokenizers = pytest.importorskip("tokenizers")
 
-from onnx import TensorProto, helper  # noqa: E402
+from tests.support.onnx_model import (  # noqa: E402
+    VOCAB,
+    build_classifier_dir,
+    expected_score,
+)
 
 from aigis.api.aiworkload import Guardrails  # noqa: E402
 from aigis.guardrails import GuardrailError, GuardrailPipeline, InjectionClassifier  # noqa: E402
@@ -29,64 +28,15 @@ from aigis.guardrails.onnx_classifier import (  # noqa: E402
     load_classifier,
 )
 
-VOCAB = {"[PAD]": 0, "[UNK]": 1, "hello": 2, "world": 3, "attack": 4, "please": 5}
-WEIGHTS = {"attack": 4.0}
-BIAS = -3.0
-
 
 def expected(tokens: int, attacks: int) -> float:
     del tokens
-    return 1.0 / (1.0 + math.exp(-(attacks * WEIGHTS["attack"] + BIAS)))
-
-
-def build_model(path: Path) -> None:
-    embedding = [[WEIGHTS.get(token, 0.0)] for token in sorted(VOCAB, key=VOCAB.get)]
-    nodes = [
-        helper.make_node("Gather", ["table", "input_ids"], ["embedded"]),  # [b, t, 1]
-        helper.make_node("Squeeze", ["embedded", "last"], ["per_token"]),  # [b, t]
-        helper.make_node("Cast", ["attention_mask"], ["mask"], to=TensorProto.FLOAT),
-        helper.make_node("Mul", ["per_token", "mask"], ["kept"]),
-        helper.make_node("ReduceSum", ["kept", "tokens_axis"], ["total"], keepdims=1),  # [b, 1]
-        helper.make_node("Add", ["total", "bias"], ["logit"]),
-        helper.make_node("Sigmoid", ["logit"], ["probability"]),
-    ]
-    graph = helper.make_graph(
-        nodes,
-        "embedding_bag",
-        [
-            helper.make_tensor_value_info("input_ids", TensorProto.INT64, ["batch", "tokens"]),
-            helper.make_tensor_value_info("attention_mask", TensorProto.INT64, ["batch", "tokens"]),
-        ],
-        [helper.make_tensor_value_info("probability", TensorProto.FLOAT, ["batch", 1])],
-        initializer=[
-            helper.make_tensor(
-                "table", TensorProto.FLOAT, [len(VOCAB), 1], [w[0] for w in embedding]
-            ),
-            helper.make_tensor("bias", TensorProto.FLOAT, [1], [BIAS]),
-            helper.make_tensor("last", TensorProto.INT64, [1], [2]),
-            helper.make_tensor("tokens_axis", TensorProto.INT64, [1], [1]),
-        ],
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    onnx.checker.check_model(model)
-    onnx.save(model, str(path))
-
-
-def build_tokenizer(path: Path) -> None:
-    from tokenizers import Tokenizer, models, pre_tokenizers
-
-    tokenizer = Tokenizer(models.WordLevel(vocab=VOCAB, unk_token="[UNK]"))
-    tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
-    tokenizer.save(str(path))
+    return expected_score(attacks)
 
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("classifier")
-    build_model(folder / "model.onnx")
-    build_tokenizer(folder / "tokenizer.json")
-    return folder
+    return build_classifier_dir(tmp_path_factory.mktemp("classifier"))
 
 
 def classifier(folder: Path, **options: Any) -> OnnxInjectionClassifier:

@@ -67,7 +67,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from aigis.admission.reading import text
-from aigis.api.aiworkload import AIWorkload, AIWorkloadSpec, Provider
+from aigis.api.aiworkload import MAX_GATEWAY_WORKERS, AIWorkload, AIWorkloadSpec, Provider
 from aigis.gateway.config import (
     CONFIG_FILE_NAME,
     DEFAULT_KEY_DIR,
@@ -112,7 +112,14 @@ CONFIG_VOLUME: Final = "aigis-gateway-config"
 KEYS_VOLUME: Final = "aigis-provider-keys"
 AUDIT_KEY_VOLUME: Final = "aigis-audit-key"
 AUDIT_STATE_VOLUME: Final = "aigis-audit-state"
-GATEWAY_VOLUMES: Final = (CONFIG_VOLUME, KEYS_VOLUME, AUDIT_KEY_VOLUME, AUDIT_STATE_VOLUME)
+CLASSIFIER_VOLUME: Final = "aigis-classifier"
+GATEWAY_VOLUMES: Final = (
+    CONFIG_VOLUME,
+    KEYS_VOLUME,
+    AUDIT_KEY_VOLUME,
+    AUDIT_STATE_VOLUME,
+    CLASSIFIER_VOLUME,
+)
 """The names the injection gives the gateway's volumes, before a `-2`, `-3`, ... suffix that
 keeps them clear of every name the pod already uses (`reserved_volume_name` recognises both)."""
 METRICS_PORT_NAME: Final = "aigis-metrics"
@@ -381,7 +388,7 @@ def _render(
         for container in everyone
         for port in _mappings(container.get("ports")) or ()
     }
-    if METRICS_PORT_NAME in port_names:
+    if port_names & {text(port.get("name")) for port in gateway["ports"]}:
         # Port names are unique per pod: a user's own `aigis-metrics` port keeps its name.
         gateway["ports"] = [
             {k: v for k, v in port.items() if k != "name"} for port in gateway["ports"]
@@ -399,6 +406,14 @@ def _render(
     patch.extend(_pointer("spec", "volumes"), volumes, new_volumes)
     _patch_metadata(patch, metadata, workload, config_hash)
     return patch.result()
+
+
+def metrics_port_name(worker: int) -> str:
+    """The name of gateway worker `worker`'s metrics port (the PodMonitor scrapes these)."""
+    return METRICS_PORT_NAME if worker == 0 else f"{METRICS_PORT_NAME}-{worker}"
+
+
+_METRICS_PORT_NAMES: Final = frozenset(metrics_port_name(i) for i in range(MAX_GATEWAY_WORKERS))
 
 
 def _free_name(wanted: str, taken: set[str]) -> str:
@@ -457,7 +472,37 @@ def render_gateway(
     # The chain state survives a restart of the gateway container, not of the pod.
     volumes.append({"name": AUDIT_STATE_VOLUME, "emptyDir": {"sizeLimit": AUDIT_STATE_SIZE_LIMIT}})
     mounts.append({"name": AUDIT_STATE_VOLUME, "mountPath": AUDIT_STATE_DIR})
+    classifier = _classifier_volume(spec)
+    if classifier is not None:
+        source, mount_path = classifier
+        volumes.append({"name": CLASSIFIER_VOLUME, **source})
+        mounts.append({"name": CLASSIFIER_VOLUME, "mountPath": mount_path, "readOnly": True})
     return GatewaySidecar(_gateway_container(spec, settings, mounts), tuple(volumes))
+
+
+def _classifier_volume(spec: AIWorkloadSpec) -> tuple[dict[str, Any], str] | None:
+    """The volume source and mount path of the workload's prompt-injection classifier, if any.
+
+    Validation (`aigis.api.validation`) keeps the path under /models/ and requires the volume
+    whenever the gateway is injected; a spec without one gets no volume here.
+    """
+    guard = spec.guardrails.prompt_injection
+    classifier = guard.classifier
+    if not guard.enabled or classifier is None or classifier.volume is None:
+        return None
+    volume = classifier.volume
+    if volume.image is not None:
+        source: dict[str, Any] = {
+            "image": {"reference": volume.image, "pullPolicy": "IfNotPresent"}
+        }
+    else:
+        source = {
+            "persistentVolumeClaim": {
+                "claimName": volume.persistent_volume_claim,
+                "readOnly": True,
+            }
+        }
+    return source, classifier.path
 
 
 def gateway_differences(
@@ -530,7 +575,7 @@ def _normal_ports(value: object) -> list[str] | None:
     normal = []
     for port in value:
         # The name is the injection's choice (dropped when the pod already uses it).
-        fields = {k: v for k, v in port.items() if not (k == "name" and v == METRICS_PORT_NAME)}
+        fields = {k: v for k, v in port.items() if not (k == "name" and v in _METRICS_PORT_NAMES)}
         fields.setdefault("protocol", "TCP")
         normal.append(_canonical(fields))
     return sorted(normal)
@@ -601,7 +646,11 @@ def _gateway_container(
 ) -> dict[str, Any]:
     """The sidecar: hardened to pass the restricted Pod Security level whatever the app sets."""
     metrics = settings.metrics_port
-    port = {"name": METRICS_PORT_NAME, "containerPort": metrics, "protocol": "TCP"}
+    workers = spec.gateway.workers
+    ports = [
+        {"name": metrics_port_name(i), "containerPort": metrics + i, "protocol": "TCP"}
+        for i in range(workers)
+    ]
     security: dict[str, Any] = {
         "allowPrivilegeEscalation": False,
         "capabilities": {"drop": ["ALL"]},
@@ -629,6 +678,7 @@ def _gateway_container(
             AUDIT_KEY_FILE,
             AUDIT_STATE_FLAG,
             AUDIT_STATE_DIR,
+            *(["--workers", str(workers)] if workers > 1 else []),
         ],
         # Who is writing the audit records; `apiVersion` as the API server would default it,
         # so the rendered gateway equals the stored one.
@@ -637,7 +687,8 @@ def _gateway_container(
             for name, path in _POD_IDENTITY
         ],
         "restartPolicy": "Always",
-        "ports": [port],
+        "ports": ports,
+        # Worker 0's endpoints speak for the container (a worker that dies stops them all).
         # The kubelet starts the app (and later init containers) only once this passes.
         "startupProbe": _http_probe("/readyz", metrics, period=1, failures=60),
         "readinessProbe": _http_probe("/readyz", metrics, period=5, failures=3),

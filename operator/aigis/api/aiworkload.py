@@ -215,12 +215,42 @@ class EgressRule(ApiModel):
     )
 
 
+MAX_GATEWAY_WORKERS = 8
+"""Port names are at most 15 characters: `aigis-metrics-7` is the last worker's."""
+
+CLASSIFIER_MOUNT_ROOT = "/models/"
+"""Where classifier volumes are mounted in the gateway container: a directory its image leaves
+empty, so a mounted volume can never shadow the gateway's own code, configuration or keys."""
+
+
+class ClassifierVolume(ApiModel):
+    """Where the injected gateway gets the classifier's files: exactly one source."""
+
+    image: Annotated[str, Field(min_length=1, max_length=1024)] | None = None
+    """An OCI image or artifact holding the files, mounted as an image volume (clusters with
+    image volumes, Kubernetes' ImageVolume feature); pin it by digest."""
+    persistent_volume_claim: Name | None = None
+    """A PersistentVolumeClaim in the workload's namespace holding the files."""
+
+    cross_field_rules = (
+        CrossFieldRule["ClassifierVolume"](
+            cel="[has(self.image), has(self.persistentVolumeClaim)].filter(x, x).size() == 1",
+            message="a classifier volume needs exactly one of image or persistentVolumeClaim",
+            holds=lambda v: [v.image, v.persistent_volume_claim].count(None) == 1,
+        ),
+    )
+
+
 class InjectionModelRef(ApiModel):
     """A transformer prompt-injection classifier the workload mounts; never downloaded."""
 
     path: Annotated[str, Field(min_length=2, max_length=1024, pattern=r"^/")]
-    """Absolute path, in the gateway container, of a directory holding `model.onnx` and a
-    Hugging Face `tokenizer.json`."""
+    """Absolute path of a directory holding `model.onnx` and a Hugging Face `tokenizer.json`.
+    In the gateway sidecar it is where `volume` is mounted, under `/models/`; `aigis guard`
+    reads it from the local disk."""
+    volume: ClassifierVolume | None = None
+    """The volume the injection mounts read-only at `path` in the gateway container (the
+    gateway's image holds no model). Required when the gateway is injected."""
     timeout_ms: int = Field(200, ge=1, le=10000)
     """Longest wait for the model on one prompt; past it, `failureMode` applies."""
     max_tokens: int = Field(512, ge=8, le=8192)
@@ -238,8 +268,8 @@ class PromptInjectionGuard(ApiModel):
     """Score from 0 (certainly benign) to 1 (certainly an injection) at which `action` applies."""
     classifier: InjectionModelRef | None = None
     """An optional transformer classifier, consulted besides the built-in detector (the higher
-    score counts); none when omitted. Used by `aigis guard` today; the gateway sidecar does not
-    load it yet."""
+    score counts); none when omitted. The gateway loads it once per configuration and scores on
+    a worker thread; a model that cannot be loaded keeps the gateway from starting."""
 
 
 class PiiPattern(ApiModel):
@@ -369,6 +399,11 @@ class Gateway(ApiModel):
     """Whether aigis injects the gateway into the workload's pods."""
     resources: ResourceRequirements | None = None
     """Compute resources of the gateway container."""
+    workers: int = Field(1, ge=1, le=MAX_GATEWAY_WORKERS)
+    """Gateway processes in the sidecar, sharing its port (SO_REUSEPORT), for pods that send more
+    than one core's worth of requests; give the container as many CPUs. Each keeps its own audit
+    chain; worker i serves metrics on the metrics port plus i (ports `aigis-metrics`,
+    `aigis-metrics-1`, ...)."""
     provider_keys: list[ProviderKey] = Field(default_factory=list, max_length=16)
     """Provider API keys the gateway holds."""
     upstreams: list[ProviderUpstream] = Field(
@@ -515,6 +550,55 @@ class Violation(ApiModel):
     """What is wrong and how to fix it."""
 
 
+class AuditFindingSummary(ApiModel):
+    """One finding of the background audit about an object the workload covers."""
+
+    result: Literal["deny", "warn"]
+    """deny: admission would refuse the object today; warn: it would admit it with a warning."""
+    rule: Annotated[str, Field(max_length=128)]
+    """The rule id, e.g. `secrets/provider-key-in-app` (`aigis rules`)."""
+    object: Annotated[str, Field(max_length=MAX_NAME + 64)]
+    """The object, as `Kind/name`."""
+    path: Annotated[str, Field(max_length=256)]
+    """The field at fault in that object."""
+    message: Text
+    """What is wrong."""
+
+
+class AuditRuleCount(ApiModel):
+    """How many findings of one rule the audit made."""
+
+    rule: Annotated[str, Field(max_length=128)]
+    count: int = Field(ge=0)
+
+
+class AuditSummary(ApiModel):
+    """What the operator's background audit found about the objects this workload covers: the
+    objects that run pods today, judged by the admission engine (capped; the namespace's
+    PolicyReport lists more)."""
+
+    last_change_time: Annotated[
+        str, Field(max_length=64, json_schema_extra={"format": "date-time"})
+    ]
+    """When an audit pass last found something different (RFC 3339)."""
+    objects: int = Field(ge=0)
+    """Top-level objects (Deployments, Jobs, ...) whose pod templates the workload covers."""
+    denied: int = Field(ge=0)
+    """Of those, how many admission would refuse today."""
+    warned: int = Field(ge=0)
+    """How many it would admit with warnings."""
+    allowed: int = Field(ge=0)
+    """How many it would admit as they are."""
+    pods: int = Field(ge=0)
+    """Their running pods."""
+    rules: list[AuditRuleCount] = Field(default_factory=list, max_length=64)
+    """Findings by rule."""
+    findings: list[AuditFindingSummary] = Field(default_factory=list, max_length=20)
+    """The first findings, refusals first."""
+    omitted: int = Field(0, ge=0)
+    """Findings not listed in `findings`."""
+
+
 class AIWorkloadStatus(ApiModel):
     """What the operator found and did. Written by aigis only; every list is capped."""
 
@@ -543,6 +627,9 @@ class AIWorkloadStatus(ApiModel):
     """Name of the ConfigMap holding the gateway's configuration (mounted into injected pods)."""
     last_snapshot: Annotated[str, Field(max_length=MAX_NAME)] | None = None
     """Name of the most recent ForensicSnapshot."""
+    audit: AuditSummary | None = None
+    """The background audit of the objects the workload covers (written by the audit, not by
+    the reconcile)."""
 
 
 class AIWorkload(KubernetesObject):

@@ -23,6 +23,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 from aigis.api.aiworkload import (
+    CLASSIFIER_MOUNT_ROOT,
     PII_ENTITIES,
     AIWorkload,
     AIWorkloadSpec,
@@ -776,6 +777,38 @@ def region_problem(region: str) -> str | None:
 
 def _check_guardrails(spec: AIWorkloadSpec) -> Iterator[FieldError]:
     yield from check_guardrails(spec.guardrails, "spec.guardrails")
+    yield from _classifier_mount_errors(spec)
+
+
+def _classifier_mount_errors(spec: AIWorkloadSpec) -> Iterator[FieldError]:
+    """A classifier the injected gateway loads must come with its volume, mounted where it
+    cannot shadow anything of the gateway's (its code, configuration, keys or audit state)."""
+    guard = spec.guardrails.prompt_injection
+    classifier = guard.classifier
+    if not (spec.gateway.inject and guard.enabled and classifier is not None):
+        return
+    path = "spec.guardrails.promptInjection.classifier"
+    mount = classifier.path.rstrip("/")
+    if not mount.startswith(CLASSIFIER_MOUNT_ROOT) or "/." in mount or "//" in mount:
+        yield FieldError(
+            f"{path}.path",
+            f"{_quote(classifier.path)} is not a directory under {CLASSIFIER_MOUNT_ROOT}: the "
+            f"gateway mounts classifier volumes there only (e.g. {CLASSIFIER_MOUNT_ROOT}injection)",
+        )
+    volume = classifier.volume
+    if volume is None:
+        yield FieldError(
+            f"{path}.volume",
+            "is required while the gateway is injected: its image holds no model; name an image "
+            "or a persistentVolumeClaim holding model.onnx and tokenizer.json",
+        )
+    elif volume.persistent_volume_claim is not None:
+        problem = dns_subdomain_problem(volume.persistent_volume_claim)
+        if problem:
+            yield FieldError(
+                f"{path}.volume.persistentVolumeClaim",
+                f"{problem} (it names a PersistentVolumeClaim)",
+            )
 
 
 def parse_guardrails(

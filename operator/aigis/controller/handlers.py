@@ -26,6 +26,7 @@ from aigis import metrics
 from aigis.admission.mutation import FORENSICS_FINALIZER
 from aigis.admission.mutation import WORKLOAD_LABEL as INJECTED_WORKLOAD_LABEL
 from aigis.api.validation import parse_aiworkload_spec, parse_cluster_policy_spec
+from aigis.controller.audit import AuditSettings, BackgroundAudit
 from aigis.controller.enforcer import WorkloadEnforcer
 from aigis.controller.forensics import (
     capture_and_release,
@@ -130,6 +131,9 @@ class OperatorState:
     """The running captures of terminating pods."""
     retention: asyncio.Task[None] | None = None
     """Deletes expired ForensicSnapshots with their bytes."""
+    audit: BackgroundAudit | None = None
+    """The background audit (`aigis.controller.audit`), set at startup."""
+    audit_task: asyncio.Task[None] | None = None
 
     @property
     def stores(self) -> EvidenceStores:
@@ -152,8 +156,10 @@ def _describe(body: Mapping[str, Any]) -> str:
     return f"AIWorkload {meta.get('namespace')}/{meta.get('name')}"
 
 
-def register_handlers(settings: OperatorSettings) -> None:
-    """Register every handler; `settings` fixes intervals and what the enforcer does."""
+def register_handlers(settings: OperatorSettings, audit: AuditSettings | None = None) -> None:
+    """Register every handler; `settings` fixes intervals and what the enforcer does, `audit`
+    how often the background audit runs (`aigis.controller.audit`)."""
+    audit_settings = audit or AuditSettings()
 
     @kopf.on.startup(id="configure")
     async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
@@ -203,6 +209,13 @@ def register_handlers(settings: OperatorSettings) -> None:
                 kube, state.stores, operator_settings.namespaces, operator_settings.refresh_seconds
             )
         )
+        state.audit = BackgroundAudit(
+            kube,
+            audit_settings,
+            namespaces=operator_settings.namespaces,
+            aigis_namespace=operator_settings.aigis_namespace,
+        )
+        state.audit_task = asyncio.create_task(state.audit.run())
         memo.state = state
 
     operator_settings = settings
@@ -212,7 +225,9 @@ def register_handlers(settings: OperatorSettings) -> None:
         state: OperatorState | None = getattr(memo, "state", None)
         if state is not None:
             tasks = [
-                t for t in (state.refresher, state.hold_monitor, state.retention) if t is not None
+                t
+                for t in (state.refresher, state.hold_monitor, state.retention, state.audit_task)
+                if t is not None
             ]
             # Interrupted captures resume on the next start: their snapshots are named by UID.
             tasks += list(state.capture_tasks)
@@ -348,12 +363,35 @@ def register_handlers(settings: OperatorSettings) -> None:
         """
         state: OperatorState = memo.state
         key = (meta.get("namespace") or "", meta.get("name") or "")
-        if event.get("type") == "DELETED":
+        deleted = event.get("type") == "DELETED"
+        if deleted:
             state.bodies.pop(key, None)
             state.states.forget(meta.get("uid") or "")
             state.enforcer.forget(*key)
         else:
             state.bodies[key] = dict(body)
+        if state.audit is not None:
+            state.audit.workload_seen(*key, meta.get("generation"), deleted)
+
+    @kopf.on.event(GROUP, VERSION, AICLUSTERPOLICIES, id="audit_policy")
+    def audit_cluster_policy(
+        event: kopf.RawEvent, meta: kopf.Meta, memo: kopf.Memo, **_: Any
+    ) -> None:
+        """A policy's new spec (or its deletion) re-audits every namespace."""
+        audit: BackgroundAudit | None = memo.state.audit
+        if audit is not None:
+            deleted = event.get("type") == "DELETED"
+            audit.policy_seen(meta.get("name") or "", meta.get("generation"), deleted)
+
+    @kopf.on.event("", "v1", "namespaces", id="audit_namespace")
+    def audit_namespace(
+        event: kopf.RawEvent, meta: kopf.Meta, labels: kopf.Labels, memo: kopf.Memo, **_: Any
+    ) -> None:
+        """A namespace's new labels may put it under a policy, or out of one."""
+        audit: BackgroundAudit | None = memo.state.audit
+        if audit is not None:
+            deleted = event.get("type") == "DELETED"
+            audit.namespace_seen(meta.get("name") or "", dict(labels), deleted)
 
     async def repair_drift(
         event: kopf.RawEvent, body: kopf.Body, memo: kopf.Memo, logger: kopf.Logger, **_: Any

@@ -10,6 +10,7 @@ import logging
 import kopf
 from prometheus_client import start_http_server
 
+from aigis.controller.audit import AuditSettings
 from aigis.settings import OperatorSettings
 
 
@@ -22,7 +23,7 @@ def run_operator(settings: OperatorSettings) -> None:
     logging.getLogger().setLevel(settings.log_level.upper())
     from aigis.controller.handlers import register_handlers
 
-    register_handlers(settings)
+    register_handlers(settings, AuditSettings(interval_seconds=settings.audit_seconds))
     if settings.metrics_port:
         start_http_server(settings.metrics_port, addr=settings.metrics_address)
     liveness = (

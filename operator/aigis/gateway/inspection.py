@@ -13,11 +13,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from aigis.api.aiworkload import FailureMode, Guardrails
 from aigis.gateway.audit import Span, mask_spans
 from aigis.gateway.providers import TextKind, TextSlot
+
+if TYPE_CHECKING:
+    from aigis.gateway.config import GatewayConfig
 
 Direction = Literal["request", "response"]
 GUARDRAIL_NAMES = ("prompt_injection", "pii", "secrets", "deny_pattern")
@@ -78,8 +81,10 @@ class PipelineLike(Protocol):
     def stream(self, *, direction: Direction) -> StreamScannerLike: ...
 
 
-PipelineFactory = Callable[[Guardrails], PipelineLike]
-"""Compiles a workload's guardrails; the real one is `GuardrailPipeline.from_spec`."""
+PipelineFactory = Callable[["GatewayConfig"], PipelineLike]
+"""Compiles a workload's guardrails for its configuration (the guardrails, the data regions whose
+phone formats count, the classifier it mounts); the real one is
+`aigis.gateway.state.default_pipeline_factory`."""
 
 
 @dataclass(frozen=True, slots=True)

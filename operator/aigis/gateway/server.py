@@ -398,7 +398,12 @@ class Gateway:
             if unreadable is not None:
                 return unreadable
             slots = request_texts(route, body)
-            raw = self._guard_request(route, body, raw, slots, exchange, state)
+            if state.offload_scans:  # a model may take tens of ms: keep the loop serving
+                raw = await asyncio.to_thread(
+                    self._guard_request, route, body, raw, slots, exchange, state
+                )
+            else:
+                raw = self._guard_request(route, body, raw, slots, exchange, state)
             inspection = exchange.request
             if inspection is not None and inspection.blocked_by is not None and enforce:
                 return self._refuse(

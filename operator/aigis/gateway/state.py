@@ -43,6 +43,10 @@ class GatewayState:
     bucket: TokenBucket | None
     fingerprint: tuple[FileIdentity, ...]
     generation: int = 1
+    offload_scans: bool = False
+    """Whether scanning a request may wait on a model (the workload's prompt-injection
+    classifier): the server then scans on a worker thread, so the event loop keeps serving
+    other requests while the model runs."""
     _upstream_checks: dict[str, Refusal | None] = field(default_factory=dict, repr=False)
 
     def upstream_check(self, upstream: Upstream) -> Refusal | None:
@@ -57,12 +61,34 @@ class GatewayState:
         return self._upstream_checks[key]
 
 
-def default_pipeline_factory(guardrails: Guardrails) -> PipelineLike:
-    """The real guardrails engine, compiled for one workload's guardrails."""
-    from aigis.guardrails import GuardrailPipeline
+def default_pipeline_factory(config: GatewayConfig) -> PipelineLike:
+    """The real guardrails engine, compiled for one workload's configuration.
 
-    pipeline: PipelineLike = GuardrailPipeline.from_spec(guardrails)
+    The phone formats of the workload's `dataRegions` count as phone numbers, and the
+    prompt-injection classifier the workload mounts is loaded here, once per configuration (a
+    model that cannot be loaded fails the load, so the previous configuration keeps serving).
+    """
+    from aigis.guardrails import GuardrailPipeline
+    from aigis.guardrails.onnx_classifier import ClassifierError, load_classifier
+
+    guardrails = config.guardrails
+    guard = guardrails.prompt_injection
+    classifier = None
+    if guard.enabled and guard.classifier is not None:
+        try:
+            classifier = load_classifier(guard.classifier, name=config.name)
+        except ClassifierError as exc:
+            raise ValueError(f"promptInjection.classifier: {exc}") from exc
+    pipeline: PipelineLike = GuardrailPipeline.from_spec(
+        guardrails, classifier=classifier, data_regions=config.data_regions
+    )
     return pipeline
+
+
+def waits_on_model(guardrails: Guardrails) -> bool:
+    """Whether a scan under `guardrails` may wait on a model (see `GatewayState.offload_scans`)."""
+    guard = guardrails.prompt_injection
+    return guard.enabled and guard.classifier is not None
 
 
 def file_identity(path: str | Path) -> FileIdentity:
@@ -125,7 +151,7 @@ def load_gateway_state(
             ]
         keys[upstream.provider] = key
     try:
-        pipeline = pipeline_factory(config.guardrails)
+        pipeline = pipeline_factory(config)
     except Exception as exc:  # a spec the engine cannot compile must not replace a working one
         return [FieldError("guardrails", f"cannot be compiled: {exc}")]
     limits = config.guardrails.limits
@@ -142,6 +168,7 @@ def load_gateway_state(
         bucket=bucket,
         fingerprint=fingerprint,
         generation=previous.generation + 1 if previous is not None else 1,
+        offload_scans=waits_on_model(config.guardrails),
     )
 
 

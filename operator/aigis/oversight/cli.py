@@ -1,8 +1,15 @@
-"""`aigis discover` and `aigis bom`: the shell around `discover` and `bom`.
+"""`aigis discover`, `aigis bom` and `aigis report`: the shell around the oversight cores.
 
-Both read manifests (files, directories, charts or stdin, as `aigis scan` does) or, for
-`discover` without paths, the cluster of the current kubeconfig: every object of the kinds in
-`aigis.admission.templates.TEMPLATE_KINDS` whose API is served there, and every AIWorkload.
+Each reads manifests (files, directories, charts or stdin, as `aigis scan` does) or, without
+paths, the cluster of the current kubeconfig through `aigis.oversight.inventory.read_inventory`
+(every object of the kinds in `aigis.admission.templates.TEMPLATE_KINDS` whose API is served
+there, Pods included, AIWorkloads, AIClusterPolicies and Namespaces; `report` adds the
+ForensicSnapshots). What could not be read is listed (`report` puts it in the report) and the
+rest is used.
+
+Exit status: 0 done, 2 bad input (a manifest that does not parse, for `discover` and `bom`; a
+cluster that cannot be reached at all). `report` does not stop on an unreadable manifest or
+namespace: it lists it under "not covered", with the file and line.
 """
 
 from __future__ import annotations
@@ -13,72 +20,79 @@ import sys
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import click
 import yaml
 
+from aigis.admission.engine import covering_workloads
 from aigis.admission.manifests import is_kind, object_name, object_namespace
-from aigis.admission.templates import TEMPLATE_KINDS
+from aigis.admission.templates import pod_template
+from aigis.api.common import GROUP
 from aigis.oversight.bom import BomError, bom_json, render_bom, workload_images
 from aigis.oversight.discover import DiscoveredWorkload, discover, draft_aiworkload
+from aigis.oversight.inventory import Inventory, Resource, read_inventory
 
 EXIT_BAD_INPUT = 2
+REPORT_FORMATS: Final = ("markdown", "html", "json")
+_SUFFIX_FORMATS: Final = {".md": "markdown", ".html": "html", ".htm": "html", ".json": "json"}
+
+
+def _documents(paths: Sequence[str]) -> tuple[list[Mapping[str, Any]], list[str]]:
+    """Every object among `paths` (scan's readers), and every problem (file and line); a
+    directory is read file by file so that one bad file does not hide the others."""
+    from aigis.scan import InputError, is_chart, manifest_files, read_documents
+
+    sources: list[str] = []
+    problems: list[str] = []
+    for path in paths:
+        if path == "-" or not Path(path).is_dir() or is_chart(Path(path)):
+            sources.append(path)
+            continue
+        try:
+            sources.extend(str(f) for f in manifest_files(Path(path)))
+        except InputError as exc:
+            problems.append(str(exc))
+    documents, found = read_documents(sources, sys.stdin)
+    return [d.obj for d in documents], [*problems, *found]
 
 
 def _read(paths: Sequence[str]) -> list[Mapping[str, Any]]:
-    from aigis.scan import read_documents
-
-    documents, problems = read_documents(paths, sys.stdin)
+    objects, problems = _documents(paths)
     if problems:
         for problem in problems:
             click.echo(f"error: {problem}", err=True)
         sys.exit(EXIT_BAD_INPUT)
-    return [d.obj for d in documents]
+    return objects
 
 
-async def cluster_objects() -> list[Mapping[str, Any]]:
-    """Every object of a kind that runs pods, and every AIWorkload, in the current cluster.
+SNAPSHOTS: Final = Resource("ForensicSnapshot", GROUP, "forensicsnapshots")
+"""What the report reads besides the inventory: the evidence ForensicSnapshots hold."""
 
-    A CRD that is not installed is skipped: its API group is not served.
-    """
+
+async def read_cluster(
+    *, namespaces: Sequence[str] = (), snapshots: bool = False, user_agent: str
+) -> Inventory:
+    """The inventory of the current kubeconfig's cluster (`read_inventory`), and with
+    `snapshots` its ForensicSnapshots too, read the same way (what stays forbidden is listed
+    in `unreadable`)."""
     from aigis.kube import KubeClient
 
-    found: list[Mapping[str, Any]] = []
-    async with KubeClient.from_environment(user_agent="aigis-discover") as kube:
-        versions: dict[str, str | None] = {}
-        for kind, row in TEMPLATE_KINDS.items():
-            for group in sorted(row.groups - {"extensions"}):
-                if group not in versions:
-                    versions[group] = await _preferred_version(kube, group)
-                version = versions[group]
-                if version is None:
-                    continue
-                prefix = "/api/v1" if group == "" else f"/apis/{group}/{version}"
-                listing = await kube.request("GET", f"{prefix}/{row.resource}") or {}
-                for item in listing.get("items", []):
-                    found.append(
-                        {
-                            "apiVersion": version if not group else f"{group}/{version}",
-                            "kind": kind,
-                            **item,
-                        }
-                    )
-        if await _preferred_version(kube, "aigis.dev") is not None:
-            found.extend(
-                {"apiVersion": "aigis.dev/v1alpha1", "kind": "AIWorkload", **w}
-                for w in await kube.list_aiworkloads()
-            )
-    return found
+    async with KubeClient.from_environment(user_agent=user_agent) as kube:
+        return await read_inventory(
+            kube, namespaces=list(namespaces) or None, extra=[SNAPSHOTS] if snapshots else []
+        )
 
 
-async def _preferred_version(kube: Any, group: str) -> str | None:
-    if group == "":
-        return "v1"
-    served = await kube.request("GET", f"/apis/{group}")
-    preferred = (served or {}).get("preferredVersion") or {}
-    version = preferred.get("version")
-    return version if isinstance(version, str) else None
+def _cluster(*, namespaces: Sequence[str] = (), snapshots: bool = False) -> Inventory:
+    """`read_cluster`, exiting with status 2 and the reason when the cluster cannot be read."""
+    try:
+        return asyncio.run(
+            read_cluster(namespaces=namespaces, snapshots=snapshots, user_agent="aigis-cli")
+        )
+    except Exception as exc:
+        click.echo(f"error: cannot read the cluster: {exc}", err=True)
+        sys.exit(EXIT_BAD_INPUT)
 
 
 def _row(found: DiscoveredWorkload) -> str:
@@ -113,11 +127,10 @@ def discover_command(paths: tuple[str, ...], output: str, drafts: Path | None) -
     if paths:
         objects = _read(paths)
     else:
-        try:
-            objects = asyncio.run(cluster_objects())
-        except Exception as exc:
-            click.echo(f"error: cannot read the cluster: {exc}", err=True)
-            sys.exit(EXIT_BAD_INPUT)
+        inventory = _cluster()
+        for problem in inventory.unreadable:
+            click.echo(f"warning: not read: {problem}", err=True)
+        objects = inventory.objects
     found = discover(objects)
     undeclared = [f for f in found if not f.declared]
     if output == "json":
@@ -162,8 +175,39 @@ def discover_command(paths: tuple[str, ...], output: str, drafts: Path | None) -
         )
 
 
+def running_images(workload: Mapping[str, Any], objects: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The images the running pods `workload` covers run, by digest where the kubelet reports
+    one (`status.containerStatuses[].imageID`, e.g. `docker.io/library/nginx@sha256:...`), else
+    as their spec names them."""
+    namespace = object_namespace(workload, "default")
+    images: list[str] = []
+    for obj in objects:
+        if obj.get("kind") != "Pod" or object_namespace(obj, "default") != namespace:
+            continue
+        template = pod_template(obj)
+        if template is None or not covering_workloads(template.labels, [workload]):
+            continue
+        status = obj.get("status")
+        digests = {}
+        for key in ("initContainerStatuses", "containerStatuses"):
+            items = status.get(key) if isinstance(status, Mapping) else None
+            for item in items if isinstance(items, list) else ():
+                image_id = str(item.get("imageID") or "") if isinstance(item, Mapping) else ""
+                if "@sha256:" in image_id:
+                    digests[item.get("name")] = image_id.split("://", 1)[-1]
+        for key in ("initContainers", "containers"):
+            containers = template.spec.get(key)
+            for container in containers if isinstance(containers, list) else ():
+                if not isinstance(container, Mapping):
+                    continue
+                image = digests.get(container.get("name")) or container.get("image")
+                if isinstance(image, str) and image not in images:
+                    images.append(image)
+    return images
+
+
 @click.command("bom")
-@click.argument("paths", nargs=-1, required=True)
+@click.argument("paths", nargs=-1)
 @click.option(
     "--output-dir",
     "-o",
@@ -171,14 +215,32 @@ def discover_command(paths: tuple[str, ...], output: str, drafts: Path | None) -
     default=None,
     help="Write one <namespace>-<name>.cdx.json per AIWorkload here instead of printing.",
 )
-@click.option("--namespace", "-n", default="default", show_default=True)
-def bom_command(paths: tuple[str, ...], output_dir: Path | None, namespace: str) -> None:
-    """Write a CycloneDX ML-BOM for each AIWorkload among PATHS (files, directories or -).
+@click.option(
+    "--namespace",
+    "-n",
+    "namespaces",
+    multiple=True,
+    help="Manifests: the namespace of objects that name none (default: default). Cluster: "
+    "read only this namespace (repeatable).",
+)
+def bom_command(
+    paths: tuple[str, ...], output_dir: Path | None, namespaces: tuple[str, ...]
+) -> None:
+    """Write a CycloneDX ML-BOM for each AIWorkload among PATHS (files, directories or -), or,
+    without PATHS, in the cluster of the current kubeconfig.
 
-    Pod templates among the inputs that an AIWorkload covers add their images. Printed as one
-    JSON document per line when several, unless --output-dir is given.
+    Pod templates among the inputs that an AIWorkload covers add their images; in the cluster,
+    so do its running pods, by the digest the kubelet resolved. Printed as one JSON document per
+    line when several, unless --output-dir is given.
     """
-    objects = _read(paths)
+    namespace = namespaces[0] if paths and namespaces else "default"
+    if paths:
+        objects = _read(paths)
+    else:
+        inventory = _cluster(namespaces=namespaces)
+        for problem in inventory.unreadable:
+            click.echo(f"warning: not read: {problem}", err=True)
+        objects = inventory.objects
     workloads = [o for o in objects if is_kind(o, "AIWorkload")]
     if not workloads:
         click.echo("error: no AIWorkload among the inputs", err=True)
@@ -186,13 +248,11 @@ def bom_command(paths: tuple[str, ...], output_dir: Path | None, namespace: str)
     now = datetime.now(UTC)
     failed = False
     for workload in workloads:
+        images = workload_images(workload, objects, namespace)
+        if not paths:
+            images += [i for i in running_images(workload, objects) if i not in images]
         try:
-            bom = render_bom(
-                workload,
-                images=workload_images(workload, objects, namespace),
-                now=now,
-                default_namespace=namespace,
-            )
+            bom = render_bom(workload, images=images, now=now, default_namespace=namespace)
         except BomError as exc:
             click.echo(f"error: {exc}", err=True)
             failed = True
@@ -208,3 +268,86 @@ def bom_command(paths: tuple[str, ...], output_dir: Path | None, namespace: str)
         click.echo(f"wrote {path}", err=True)
     if failed:
         sys.exit(EXIT_BAD_INPUT)
+
+
+@click.command("report")
+@click.argument("paths", nargs=-1)
+@click.option(
+    "--output",
+    "output_format",
+    type=click.Choice(REPORT_FORMATS),
+    default=None,
+    help="Markdown, one self-contained HTML page, or JSON. Default: from the -o file's suffix "
+    "(.md, .html, .json), else markdown.",
+)
+@click.option(
+    "-o",
+    "--output-file",
+    "output_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write the report to this file instead of standard output.",
+)
+@click.option(
+    "--namespace",
+    "-n",
+    "namespaces",
+    multiple=True,
+    help="Report on this namespace only (repeatable). Default: the whole cluster (or every "
+    "object among PATHS).",
+)
+@click.option(
+    "--aigis-namespace",
+    default=None,
+    envvar="AIGIS_NAMESPACE",
+    help="The namespace aigis runs in: never governed, so never audited.",
+)
+@click.option(
+    "--now",
+    default=None,
+    help="Judge as of this ISO date or date-time (red-team freshness); default: now.",
+)
+def report_command(
+    paths: tuple[str, ...],
+    output_format: str | None,
+    output_file: Path | None,
+    namespaces: tuple[str, ...],
+    aigis_namespace: str | None,
+    now: str | None,
+) -> None:
+    """Write the compliance report: AI inventory, compliance per workload, open violations,
+    guardrail coverage, forensic readiness, the NIST AI RMF / ISO/IEC 42001 controls mapping
+    with this cluster's evidence, and a one-page board view.
+
+    Without PATHS, the cluster of the current kubeconfig is read; namespaces or kinds it may
+    not read are listed in the report, which covers the rest. With PATHS (as for `aigis scan`),
+    the manifests are reported on; one that does not parse is listed with its file and line.
+    """
+    from aigis.oversight.report import build_report, render_html, render_json, render_markdown
+    from aigis.scan import parse_now
+
+    moment = parse_now(now)
+    chosen = output_format or _SUFFIX_FORMATS.get(
+        output_file.suffix.lower() if output_file else "", "markdown"
+    )
+    if paths:
+        objects, unreadable = _documents(paths)
+        if namespaces:
+            objects = [o for o in objects if object_namespace(o, "default") in (None, *namespaces)]
+        scope = "manifests " + ", ".join(paths)
+    else:
+        inventory = _cluster(namespaces=namespaces, snapshots=True)
+        objects, unreadable = inventory.objects, inventory.unreadable
+        scope = "namespaces " + ", ".join(namespaces) if namespaces else "the whole cluster"
+    for problem in unreadable:
+        click.echo(f"warning: not covered: {problem}", err=True)
+    report = build_report(
+        objects, now=moment, unreadable=unreadable, scope=scope, aigis_namespace=aigis_namespace
+    )
+    render = {"markdown": render_markdown, "html": render_html, "json": render_json}[chosen]
+    text = render(report)
+    if output_file is None:
+        click.echo(text, nl=False)
+        return
+    output_file.write_text(text, encoding="utf-8")
+    click.echo(f"wrote {output_file} ({chosen})", err=True)

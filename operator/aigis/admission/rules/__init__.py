@@ -1,7 +1,7 @@
 """The admission rules, as a library: one module per family, every rule id registered here.
 
 Each family module (`shadow`, `workload`, `images`, `secrets`, `gateway`, `resources`,
-`podsecurity`) holds its rule ids, its check functions and a `FAMILY` listing a `Rule` per id:
+`podsecurity`, `audit`) holds its rule ids, its check functions and a `FAMILY` listing a `Rule` per id:
 its title, what it checks, the usual fix and the check that produces it. `FAMILIES` below is the
 one place a family is registered; `rule(id)` finds any rule by the id a `Reason` carries, and the
 rule reference (`docs/rules.md`, `aigis rules`) is rendered from `all_rules()`.
@@ -19,6 +19,7 @@ from types import MappingProxyType
 from typing import Final
 
 from aigis.admission.rules import (
+    audit,
     gateway,
     images,
     podsecurity,
@@ -37,6 +38,7 @@ FAMILIES: Final[tuple[Family, ...]] = (
     gateway.FAMILY,
     resources.FAMILY,
     podsecurity.FAMILY,
+    audit.FAMILY,
 )
 """Every family, in the order the rule reference lists them."""
 
