@@ -8,8 +8,9 @@ declaration does not allow: admitted with a warning); another holds an undeclare
 renders in headless Chromium without a console error.
 
 Then a user that may read only two of three namespaces (a ServiceAccount bound to `view` and to
-reading aigis's resources there, authenticated with a token from the TokenRequest API) asks for
-all three: the third is listed as not readable, and the rest is reported.
+reading aigis's resources and the AI-native kinds there, authenticated with a token from the
+TokenRequest API) asks for all three: the third is listed as not readable, and the rest is
+reported.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from tests.integration.conftest import REPO, TEST_NAMESPACE_LABEL, Cluster, free
 from tests.support.chromium import png_distinct_bytes, png_size, render_page
 
 from aigis.admission.mutation import GATEWAY_CONTAINER
+from aigis.oversight.inventory import inventory_resources
 
 RUN = uuid.uuid4().hex[:8]
 SCOPE_LABEL = "aigis.dev/report-test"
@@ -141,7 +143,14 @@ def _reader_kubeconfig(cluster: Cluster, directory: Path) -> Path:
                     "apiGroups": ["aigis.dev"],
                     "resources": ["aiworkloads", "forensicsnapshots"],
                     "verbs": ["get", "list"],
-                }
+                },
+                # `view` has no rules for the AI-native kinds (KubeRay, KServe, ...); an earlier
+                # test may have left one of their CRDs served in the shared cluster.
+                *(
+                    {"apiGroups": [r.group], "resources": [r.resource], "verbs": ["get", "list"]}
+                    for r in inventory_resources()
+                    if r.group not in ("", "apps", "batch", "aigis.dev")
+                ),
             ],
         }
     )
@@ -417,7 +426,7 @@ def test_a_namespace_the_user_may_not_read_is_listed_and_the_rest_reported(
         "unreadable"
     ]
     assert not any(f'namespace "{GOVERNED}"' in u or f'namespace "{SHADOW}"' in u
-                   for u in data["unreadable"])  # fmt: skip
+                   for u in data["unreadable"]), "\n".join(data["unreadable"])  # fmt: skip
     states = {(w["namespace"], w["name"]): w["state"] for w in data["workloads"]}
     assert states[(GOVERNED, "bot")] == "compliant"
     assert states[(SHADOW, "llm")] == "shadow"
