@@ -13,6 +13,7 @@ import subprocess
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -116,6 +117,28 @@ class Cluster:
         )
         return name
 
+    @contextmanager
+    def stand_in_crds(self, *crds: dict[str, Any]) -> Iterator[None]:
+        """Serve these CRDs (see `stand_in_crd`) while the block runs.
+
+        A CRD already served is left as it is; one created here is deleted afterwards, so no test
+        leaves a kind served that changes what later tests see (an API group the webhook's rules
+        name, a kind `aigis report` must be allowed to read).
+        """
+        created = []
+        for crd in crds:
+            name = crd["metadata"]["name"]
+            if self.kubectl("get", "crd", name, check=False).returncode != 0:
+                self.apply(crd)
+                created.append(name)
+        for name in created:
+            self.kubectl("wait", "--for=condition=Established", "--timeout=60s", f"crd/{name}")
+        try:
+            yield
+        finally:
+            for name in created:
+                self.kubectl("delete", "crd", name, "--wait=false", check=False)
+
     def wait_for(
         self,
         what: str,
@@ -135,6 +158,39 @@ class Cluster:
                 return last
             time.sleep(interval)
         raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}; last: {last!r}")
+
+
+def stand_in_crd(
+    group: str, kind: str, plural: str, version: str = "v1", short_names: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    """A CRD that serves `kind` with any content: enough for the API server to accept (and the
+    webhook to receive) objects of a kind whose operator this cluster does not run."""
+    names: dict[str, Any] = {"kind": kind, "plural": plural, "singular": kind.lower()}
+    if short_names:
+        names["shortNames"] = list(short_names)
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"{plural}.{group}"},
+        "spec": {
+            "group": group,
+            "scope": "Namespaced",
+            "names": names,
+            "versions": [
+                {
+                    "name": version,
+                    "served": True,
+                    "storage": True,
+                    "schema": {
+                        "openAPIV3Schema": {
+                            "type": "object",
+                            "x-kubernetes-preserve-unknown-fields": True,
+                        }
+                    },
+                }
+            ],
+        },
+    }
 
 
 @pytest.fixture(scope="session")

@@ -26,7 +26,7 @@ from typing import Any
 
 import pytest
 import yaml
-from tests.integration.conftest import Cluster, free_port
+from tests.integration.conftest import Cluster, free_port, stand_in_crd
 
 from aigis.admission.mutation import KEY_PLACEHOLDER
 
@@ -405,31 +405,8 @@ def test_an_undeclared_model_server_is_refused_in_enforce(
     assert "vLLM" in result.stderr
 
 
-RAY_CRD = {
-    "apiVersion": "apiextensions.k8s.io/v1",
-    "kind": "CustomResourceDefinition",
-    "metadata": {"name": "rayclusters.ray.io"},
-    "spec": {
-        "group": "ray.io",
-        "names": {"kind": "RayCluster", "plural": "rayclusters", "singular": "raycluster"},
-        "scope": "Namespaced",
-        "versions": [
-            {
-                "name": "v1",
-                "served": True,
-                "storage": True,
-                "schema": {
-                    "openAPIV3Schema": {
-                        "type": "object",
-                        "x-kubernetes-preserve-unknown-fields": True,
-                    }
-                },
-            }
-        ],
-    },
-}
-"""A stand-in for KubeRay's CRD (only its name and group matter here); created by this test if
-absent, like the stand-in monitoring CRDs of the chart tests."""
+RAY_CRD = stand_in_crd("ray.io", "RayCluster", "rayclusters")
+"""A stand-in for KubeRay's CRD (only its name and group matter here)."""
 
 
 def test_an_undeclared_ray_cluster_serving_a_model_is_refused_in_enforce(
@@ -437,11 +414,6 @@ def test_an_undeclared_ray_cluster_serving_a_model_is_refused_in_enforce(
 ) -> None:
     """AI-native kinds reach the webhook too: the API server sends ray.io objects because the
     validating rules name them, and the engine reads the pod templates inside."""
-    if cluster.kubectl("get", "crd", "rayclusters.ray.io", check=False).returncode != 0:
-        cluster.apply(RAY_CRD)
-        cluster.kubectl(
-            "wait", "--for=condition=Established", "--timeout=60s", "crd/rayclusters.ray.io"
-        )
     head = {"spec": {"containers": [{"name": "head", "image": "vllm/vllm-openai:v0.6.0"}]}}
     ray = {
         "apiVersion": "ray.io/v1",
@@ -449,10 +421,11 @@ def test_an_undeclared_ray_cluster_serving_a_model_is_refused_in_enforce(
         "metadata": {"name": "llm"},
         "spec": {"headGroupSpec": {"template": head}},
     }
-    result = cluster.wait_for(
-        "the API server to send RayClusters to the webhook",
-        lambda: (r := apply(cluster, enforce_ns, ray, dry_run=True)).returncode != 0 and r,
-    )
+    with cluster.stand_in_crds(RAY_CRD):
+        result = cluster.wait_for(
+            "the API server to send RayClusters to the webhook",
+            lambda: (r := apply(cluster, enforce_ns, ray, dry_run=True)).returncode != 0 and r,
+        )
     assert "[shadow-ai]" in result.stderr
     assert "spec.headGroupSpec.template" in result.stderr
 

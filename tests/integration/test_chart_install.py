@@ -35,7 +35,7 @@ import aiohttp
 import pytest
 import yaml
 from aiohttp import web
-from tests.integration.conftest import Cluster
+from tests.integration.conftest import Cluster, stand_in_crd
 
 from aigis.admission.templates import TEMPLATE_KINDS
 
@@ -57,13 +57,13 @@ COMBINATIONS = {
 }
 # Stand-ins for the CRDs of the Prometheus Operator and cert-manager, which this cluster does
 # not run: enough for the API server to accept (and scope-check) the chart's objects of those
-# kinds in a server-side dry run. Created only when absent and left in place.
+# kinds in a server-side dry run. Served for this module only (`Cluster.stand_in_crds`).
 STAND_IN_CRDS = [
-    ("monitoring.coreos.com", "ServiceMonitor", "servicemonitors", "v1"),
-    ("monitoring.coreos.com", "PodMonitor", "podmonitors", "v1"),
-    ("monitoring.coreos.com", "PrometheusRule", "prometheusrules", "v1"),
-    ("cert-manager.io", "Certificate", "certificates", "v1"),
-    ("cert-manager.io", "Issuer", "issuers", "v1"),
+    stand_in_crd("monitoring.coreos.com", "ServiceMonitor", "servicemonitors"),
+    stand_in_crd("monitoring.coreos.com", "PodMonitor", "podmonitors"),
+    stand_in_crd("monitoring.coreos.com", "PrometheusRule", "prometheusrules"),
+    stand_in_crd("cert-manager.io", "Certificate", "certificates"),
+    stand_in_crd("cert-manager.io", "Issuer", "issuers"),
 ]
 _REFUSED = re.compile(r"forbidden|\b403\b", re.IGNORECASE)
 # The PolicyReport CRD is kept on uninstall and owned by whichever release installed it first, so
@@ -80,30 +80,10 @@ def helm(cluster: Cluster, *args: str, check: bool = True) -> subprocess.Complet
     return result
 
 
-def stand_in_crd(group: str, kind: str, plural: str, version: str) -> dict[str, Any]:
-    return {
-        "apiVersion": "apiextensions.k8s.io/v1",
-        "kind": "CustomResourceDefinition",
-        "metadata": {"name": f"{plural}.{group}"},
-        "spec": {
-            "group": group,
-            "scope": "Namespaced",
-            "names": {"kind": kind, "plural": plural, "singular": kind.lower()},
-            "versions": [
-                {
-                    "name": version,
-                    "served": True,
-                    "storage": True,
-                    "schema": {
-                        "openAPIV3Schema": {
-                            "type": "object",
-                            "x-kubernetes-preserve-unknown-fields": True,
-                        }
-                    },
-                }
-            ],
-        },
-    }
+@pytest.fixture(scope="module")
+def stand_ins(cluster: Cluster) -> Iterator[None]:
+    with cluster.stand_in_crds(*STAND_IN_CRDS):
+        yield
 
 
 @pytest.fixture(scope="module")
@@ -132,12 +112,8 @@ def release(cluster: Cluster, crds_installed: None) -> Iterator[str]:
 
 @pytest.mark.parametrize("name", COMBINATIONS)
 def test_rendered_chart_passes_server_side_validation(
-    cluster: Cluster, release: str, name: str
+    cluster: Cluster, release: str, stand_ins: None, name: str
 ) -> None:
-    for crd in STAND_IN_CRDS:
-        if cluster.kubectl("get", "crd", f"{crd[2]}.{crd[0]}", check=False).returncode != 0:
-            cluster.apply(stand_in_crd(*crd))
-            cluster.kubectl("wait", "--for=condition=Established", f"crd/{crd[2]}.{crd[0]}")
     args = ["template", f"dry-{RUN}", str(CHART), "--namespace", release]
     if COMBINATIONS[name]:
         args += ["--set", COMBINATIONS[name]]

@@ -12,49 +12,17 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from tests.integration.conftest import Cluster, RunningOperator
+from tests.integration.conftest import Cluster, RunningOperator, stand_in_crd
 
-STAND_IN_CRD = {
-    "apiVersion": "apiextensions.k8s.io/v1",
-    "kind": "CustomResourceDefinition",
-    "metadata": {"name": "ciliumnetworkpolicies.cilium.io"},
-    "spec": {
-        "group": "cilium.io",
-        "scope": "Namespaced",
-        "names": {
-            "kind": "CiliumNetworkPolicy",
-            "plural": "ciliumnetworkpolicies",
-            "singular": "ciliumnetworkpolicy",
-            "shortNames": ["cnp"],
-        },
-        "versions": [
-            {
-                "name": "v2",
-                "served": True,
-                "storage": True,
-                "schema": {
-                    "openAPIV3Schema": {
-                        "type": "object",
-                        "x-kubernetes-preserve-unknown-fields": True,
-                    }
-                },
-            }
-        ],
-    },
-}
+STAND_IN_CRD = stand_in_crd(
+    "cilium.io", "CiliumNetworkPolicy", "ciliumnetworkpolicies", "v2", short_names=("cnp",)
+)
 
 
 @pytest.fixture(scope="module")
 def cilium_crd(cluster: Cluster) -> Iterator[None]:
-    cluster.apply(STAND_IN_CRD)
-    cluster.kubectl(
-        "wait",
-        "--for=condition=Established",
-        "--timeout=60s",
-        "crd/ciliumnetworkpolicies.cilium.io",
-    )
-    yield
-    cluster.kubectl("delete", "crd", "ciliumnetworkpolicies.cilium.io", "--wait=false")
+    with cluster.stand_in_crds(STAND_IN_CRD):
+        yield
 
 
 @pytest.fixture(scope="module")
