@@ -40,6 +40,7 @@ from urllib.parse import quote
 from aigis.admission.manifests import is_kind, object_name
 from aigis.admission.reasons import Reason
 from aigis.controller.status import rfc3339
+from aigis.events import Involved, Reporter, render_event
 from aigis.kube import KubeClient, KubeError
 from aigis.metrics import (
     AUDIT_FINDINGS,
@@ -67,8 +68,6 @@ log = logging.getLogger(__name__)
 
 EVENT_REASON: Final = "AIPolicyAuditFinding"
 REPORTING_COMPONENT: Final = "aigis.dev/operator"
-MAX_EVENT_CHARS: Final = 1024
-_MAX_EVENT_PREFIX: Final = 200
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,34 +94,13 @@ def render_finding_event(
         f"{'would be refused' if result == 'fail' else 'warned'}: [{r.rule}] {r.path}: {r.message}"
         for result, r in new
     ]
-    message = "background audit: " + "; ".join(parts)
-    if len(message) > MAX_EVENT_CHARS:
-        message = message[: MAX_EVENT_CHARS - 1] + "…"
-    stamp = rfc3339(now)
-    involved: dict[str, Any] = {
-        "apiVersion": audit.api_version,
-        "kind": audit.kind,
-        "name": audit.name,
-        "namespace": audit.namespace,
-    }
-    if audit.uid:
-        involved["uid"] = audit.uid
-    prefix = (audit.name.rstrip("-.") or audit.kind.lower())[:_MAX_EVENT_PREFIX]
-    return {
-        "apiVersion": "v1",
-        "kind": "Event",
-        "metadata": {"generateName": f"{prefix}.", "namespace": audit.namespace},
-        "involvedObject": involved,
-        "reason": EVENT_REASON,
-        "message": message,
-        "type": "Warning",
-        "source": {"component": "aigis-operator"},
-        "reportingComponent": REPORTING_COMPONENT,
-        "reportingInstance": instance[:128],
-        "firstTimestamp": stamp,
-        "lastTimestamp": stamp,
-        "count": 1,
-    }
+    return render_event(
+        Involved(audit.api_version, audit.kind, audit.name, audit.namespace, audit.uid),
+        reason=EVENT_REASON,
+        message="background audit: " + "; ".join(parts),
+        reporter=Reporter("aigis-operator", REPORTING_COMPONENT, instance),
+        now=now,
+    )
 
 
 def summary_changed(stored: Mapping[str, Any] | None, summary: Mapping[str, Any]) -> bool:

@@ -33,6 +33,7 @@ from urllib.parse import quote
 from aigis import metrics
 from aigis.admission.mutation import FORENSICS_FINALIZER
 from aigis.admission.mutation import WORKLOAD_LABEL as INJECTED_WORKLOAD_LABEL
+from aigis.events import Involved, Reporter, render_event
 from aigis.forensics.backends import EvidenceStores
 from aigis.forensics.capture import SNAPSHOTS, CaptureSettings, capture_pod
 from aigis.forensics.evidence import containers_stopped, is_expired, termination_snapshot_name
@@ -47,7 +48,6 @@ RELEASE_COMMAND: Final = "aigis forensics release"
 REPORTING_COMPONENT: Final = "aigis.dev/forensics-release"
 _PAGE_SIZE: Final = "500"
 _MAX_RELEASE_ATTEMPTS: Final = 3
-_MAX_MESSAGE_CHARS: Final = 1024
 
 
 # --- pure ---------------------------------------------------------------------------------
@@ -132,36 +132,35 @@ def release_message(actor: str | None) -> str:
     return (
         f"released by hand by {who} with `{RELEASE_COMMAND}`, without a forensic evidence "
         "bundle: the pod's logs and state were not captured"
-    )[:_MAX_MESSAGE_CHARS]
+    )
 
 
 def release_event(pod: Mapping[str, Any], message: str, now: datetime) -> dict[str, Any]:
-    """A core/v1 `Warning` Event `EvidenceNotCaptured` about `pod`."""
+    """A core/v1 `Warning` Event `EvidenceNotCaptured` about `pod`, from the CLI."""
+    return _pod_event(
+        pod,
+        EVIDENCE_NOT_CAPTURED,
+        message,
+        now,
+        Reporter("aigis-cli", REPORTING_COMPONENT, "aigis-cli"),
+        warning=True,
+    )
+
+
+def _pod_event(
+    pod: Mapping[str, Any],
+    reason: str,
+    message: str,
+    now: datetime,
+    reporter: Reporter,
+    *,
+    warning: bool,
+) -> dict[str, Any]:
     meta = pod["metadata"]
-    stamp = now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    involved = {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "namespace": meta["namespace"],
-        "name": meta["name"],
-    }
-    if meta.get("uid"):
-        involved["uid"] = meta["uid"]
-    return {
-        "apiVersion": "v1",
-        "kind": "Event",
-        "metadata": {"generateName": f"{meta['name']}.", "namespace": meta["namespace"]},
-        "involvedObject": involved,
-        "reason": EVIDENCE_NOT_CAPTURED,
-        "message": message,
-        "type": "Warning",
-        "source": {"component": "aigis-cli"},
-        "reportingComponent": REPORTING_COMPONENT,
-        "reportingInstance": "aigis-cli",
-        "firstTimestamp": stamp,
-        "lastTimestamp": stamp,
-        "count": 1,
-    }
+    involved = Involved("v1", "Pod", meta["name"], meta["namespace"], meta.get("uid") or None)
+    return render_event(
+        involved, reason=reason, message=message, reporter=reporter, now=now, warning=warning
+    )
 
 
 # --- shell: the operator's periodic list --------------------------------------------------
@@ -374,13 +373,8 @@ def pod_event(
     pod: Mapping[str, Any], reason: str, message: str, now: datetime, *, warning: bool
 ) -> dict[str, Any]:
     """A core/v1 Event about `pod` from the operator's forensics capture."""
-    event = release_event(pod, message, now)
-    event["reason"] = reason
-    event["type"] = "Warning" if warning else "Normal"
-    event["source"] = {"component": "aigis-operator"}
-    event["reportingComponent"] = CAPTURE_COMPONENT
-    event["reportingInstance"] = "aigis-operator"
-    return event
+    reporter = Reporter("aigis-operator", CAPTURE_COMPONENT, "aigis-operator")
+    return _pod_event(pod, reason, message, now, reporter, warning=warning)
 
 
 def refuge_namespace(exc: KubeError, namespace: str, aigis_namespace: str | None) -> str | None:
@@ -455,7 +449,7 @@ async def capture_and_release(
         if not isinstance(exc, KubeError):
             log.exception("capture of pod %s/%s failed", namespace, name)
         outcome, reason = "failed", EVIDENCE_NOT_CAPTURED
-        message = f"released without a stored evidence bundle: {exc}"[:_MAX_MESSAGE_CHARS]
+        message = f"released without a stored evidence bundle: {exc}"
     else:
         outcome = result.outcome
         reason = EVIDENCE_CAPTURED if result.complete else EVIDENCE_INCOMPLETE
@@ -465,7 +459,6 @@ async def capture_and_release(
         )
         if not result.complete:
             message += f"; incomplete: {'; '.join(result.reasons)}"
-        message = message[:_MAX_MESSAGE_CHARS]
         if not result.resumed:
             metrics.FORENSICS_BYTES_STORED.labels(backend=result.backend).inc(result.size)
     await _post_event(kube, pod, pod_event(pod, reason, message, datetime.now(UTC),

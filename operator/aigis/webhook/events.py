@@ -23,16 +23,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 from urllib.parse import quote
 
+from aigis.events import Involved, Reporter, render_event
 from aigis.webhook.metrics import WebhookMetrics
 
 log = logging.getLogger("aigis.webhook.events")
 
 EVENT_REASON = "AIPolicyAudit"
 REPORTING_COMPONENT = "aigis.dev/admission-webhook"
-CLUSTER_SCOPED_EVENT_NAMESPACE = "default"
-"""Where Events about cluster-scoped objects (AIClusterPolicies) go, as kubectl expects."""
-MAX_MESSAGE_CHARS = 1024
-_MAX_NAME_PREFIX = 200
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,34 +50,13 @@ class AuditRecord:
 
 def render_audit_event(record: AuditRecord, now: datetime, instance: str) -> dict[str, Any]:
     """A core/v1 `Warning` Event about `record`'s object."""
-    namespace = record.namespace or CLUSTER_SCOPED_EVENT_NAMESPACE
-    message = "admitted in Audit mode; would be refused: " + "; ".join(record.warnings)
-    if len(message) > MAX_MESSAGE_CHARS:
-        message = message[: MAX_MESSAGE_CHARS - 1] + "…"
-    stamp = now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    involved: dict[str, Any] = {
-        "apiVersion": record.api_version,
-        "kind": record.kind,
-        "name": record.name,
-    }
-    if record.namespace:
-        involved["namespace"] = record.namespace
-    prefix = (record.name.rstrip("-.") or record.kind.lower())[:_MAX_NAME_PREFIX]
-    return {
-        "apiVersion": "v1",
-        "kind": "Event",
-        "metadata": {"generateName": f"{prefix}.", "namespace": namespace},
-        "involvedObject": involved,
-        "reason": EVENT_REASON,
-        "message": message,
-        "type": "Warning",
-        "source": {"component": "aigis-webhook"},
-        "reportingComponent": REPORTING_COMPONENT,
-        "reportingInstance": instance[:128],
-        "firstTimestamp": stamp,
-        "lastTimestamp": stamp,
-        "count": 1,
-    }
+    return render_event(
+        Involved(record.api_version, record.kind, record.name, record.namespace),
+        reason=EVENT_REASON,
+        message="admitted in Audit mode; would be refused: " + "; ".join(record.warnings),
+        reporter=Reporter("aigis-webhook", REPORTING_COMPONENT, instance),
+        now=now,
+    )
 
 
 class EventApi(Protocol):

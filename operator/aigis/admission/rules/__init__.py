@@ -1,10 +1,10 @@
 """The admission rules, as a library: one module per family, every rule id registered here.
 
 Each family module (`shadow`, `workload`, `images`, `secrets`, `gateway`, `resources`,
-`podsecurity`, `audit`) holds its rule ids, its check functions and a `FAMILY` listing a `Rule` per id:
-its title, what it checks, the usual fix and the check that produces it. `FAMILIES` below is the
-one place a family is registered; `rule(id)` finds any rule by the id a `Reason` carries, and the
-rule reference (`docs/rules.md`, `aigis rules`) is rendered from `all_rules()`.
+`podsecurity`, `audit`) holds its rule ids, its check functions and a `FAMILY` listing a `Rule`
+per id: its title, what it checks, the usual fix and the check that produces it. `FAMILIES`
+below is the one place a family is registered; `rule(id)` finds any rule by the id a `Reason`
+carries, and the rule reference (`docs/rules.md`, `aigis rules`) is rendered from `all_rules()`.
 
 The engine (`aigis.admission.engine`) decides which checks run on which object and whether a
 finding refuses or warns; the checks only find. Everything here but `cli` (the `aigis rules`
