@@ -109,5 +109,5 @@ cluster-down-real: sync ## Stop the real node, its pods and its control plane; r
 	@$(UV) run --frozen python -m aigis.devcluster real-node down
 
 .PHONY: test-real-node
-test-real-node: sync ## End-to-end tests on the real node: injected gateway, key isolation, NetworkPolicy.
-	@AIGIS_REAL_NODE=1 hack/pytest.sh tests/realnode
+test-real-node: sync ## End-to-end tests on the real node: injected gateway, key isolation, NetworkPolicy, forensics.
+	@AIGIS_REAL_NODE=1 hack/pytest.sh tests/realnode -rxX --durations=5

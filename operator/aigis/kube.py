@@ -425,15 +425,19 @@ class KubeClient:
         sink: Callable[[bytes], None],
         *,
         previous: bool = False,
+        follow: bool = False,
         timeout: float | None = None,
     ) -> None:
         """Stream one container's log (as text bytes, not JSON) into `sink`, chunk by chunk, so
         the caller decides how much to keep; `KubeError` when the API server cannot serve it
-        (404 included: no such pod or container, no previous instance)."""
+        (404 included: no such pod or container, no previous instance). With `follow` the
+        stream stays open until the container exits (or `timeout`)."""
         path = _pod_path(namespace, name) + "/log"
         query = {"container": container}
         if previous:
             query["previous"] = "true"
+        if follow:
+            query["follow"] = "true"
         async with self._session_here().get(
             self._base + path,
             params=query,

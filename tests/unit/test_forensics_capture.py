@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from aigis.controller.forensics import pod_event, refuge_namespace, seconds_until_capture
-from aigis.forensics.capture import collect
+from aigis.forensics.capture import LOG_GONE, collect, follow_logs
+from aigis.forensics.evidence import LogTail
 from aigis.kube import KubeError
 
 POD = {
@@ -35,6 +36,7 @@ class FakeKube:
     def __init__(self, logs: dict[tuple[str, bool], Any], workload: bool = True) -> None:
         self.logs = logs
         self.workload = workload
+        self.calls: list[tuple[str, bool, bool]] = []
 
     async def get_aiworkload(self, namespace: str, name: str) -> dict[str, Any] | None:
         if not self.workload:
@@ -49,7 +51,10 @@ class FakeKube:
         sink: Callable[[bytes], None],
         *,
         previous: bool = False,
+        follow: bool = False,
+        timeout: float | None = None,
     ) -> None:
+        self.calls.append((container, previous, follow))
         answer = self.logs.get((container, previous), b"")
         if answer == "hang":
             await asyncio.sleep(3600)
@@ -118,6 +123,48 @@ def test_a_huge_log_keeps_its_tail_within_the_cap() -> None:
     assert len(kept) == 10 * 1024 * 1024
     assert kept.endswith(b"last line\n")
     assert "logs/app.log" in collection.notes["truncatedLogs"]
+
+
+GONE = LOG_GONE + b"containerd://0123abcd: not found\n"
+
+
+def test_a_log_the_kubelet_already_removed_is_a_reason_not_the_log() -> None:
+    """A real kubelet answers 200 with this sentence for a container it removed."""
+    collection, _ = run(FakeKube({("app", False): GONE, ("app", True): b"old\n"}))
+    assert "logs/app.log" not in collection.artifacts
+    assert any(
+        m.startswith("logs/app.log: the kubelet no longer has it: unable to retrieve")
+        for m in collection.missing
+    ), collection.missing
+
+
+def test_followed_logs_are_kept_instead_of_read_again() -> None:
+    followed = LogTail(1024)
+    followed.add(b"said while stopping\n")
+    kube = FakeKube({("app", False): GONE, ("app", True): b"old\n"})
+    collection, _ = asyncio.run(
+        collect(kube, POD, timeout_seconds=30, followed_logs={"app": followed})  # type: ignore[arg-type]
+    )
+    assert collection.artifacts["logs/app.log"] == b"said while stopping\n"
+    assert ("app", False, False) not in kube.calls
+    assert collection.complete, collection.missing
+
+
+def test_following_keeps_what_each_stream_read_and_drops_what_is_no_log() -> None:
+    """A container still running at the deadline keeps what it logged so far (its stream is
+    cut); one the kubelet already removed, or that logged nothing, is left to `collect`."""
+
+    class Following(FakeKube):
+        async def pod_log(self, namespace: str, name: str, container: str,
+                          sink: Callable[[bytes], None], **options: Any) -> None:  # fmt: skip
+            assert options.get("follow") is True
+            if container == "app":
+                sink(b"partial\n")
+                await asyncio.sleep(3600)
+            sink(GONE)
+
+    tails = asyncio.run(follow_logs(Following({}), POD, timeout_seconds=0.2))  # type: ignore[arg-type]
+    assert {name: tail.data() for name, tail in tails.items()} == {"app": b"partial\n"}
 
 
 # --- the operator's decisions ----------------------------------------------------------------

@@ -35,7 +35,7 @@ from aigis.admission.mutation import FORENSICS_FINALIZER
 from aigis.admission.mutation import WORKLOAD_LABEL as INJECTED_WORKLOAD_LABEL
 from aigis.events import Involved, Reporter, render_event
 from aigis.forensics.backends import EvidenceStores
-from aigis.forensics.capture import SNAPSHOTS, CaptureSettings, capture_pod
+from aigis.forensics.capture import SNAPSHOTS, CaptureSettings, capture_pod, follow_logs
 from aigis.forensics.evidence import containers_stopped, is_expired, termination_snapshot_name
 from aigis.forensics.storage import StorageError
 from aigis.kube import KubeClient, KubeError, namespaced_path
@@ -420,15 +420,24 @@ async def capture_and_release(
     meta = pod["metadata"]
     namespace, name = str(meta["namespace"]), str(meta["name"])
     wait = seconds_until_capture(pod, datetime.now(UTC))
+    followed = None
     if wait > 0:
-        await asyncio.sleep(wait)
+        # Read the logs while the containers stop: a real kubelet removes them (and their logs)
+        # right after. Done when every container exited, or at the deletion time.
+        followed = await follow_logs(kube, pod, timeout_seconds=wait)
         pod = await kube.request("GET", namespaced_path("/api/v1", namespace, "pods", name)) or pod
     started = time.monotonic()
     snapshot = termination_snapshot_name(str(meta.get("uid")))
     try:
         try:
             result = await capture_pod(
-                kube, stores, pod, snapshot_name=snapshot, trigger="Termination", settings=settings
+                kube,
+                stores,
+                pod,
+                snapshot_name=snapshot,
+                trigger="Termination",
+                settings=settings,
+                followed_logs=followed,
             )
         except KubeError as exc:
             refuge = refuge_namespace(exc, namespace, settings.signing_namespace)
@@ -444,6 +453,7 @@ async def capture_and_release(
                 trigger="Termination",
                 settings=settings,
                 snapshot_namespace=refuge,
+                followed_logs=followed,
             )
     except Exception as exc:  # the pod must go in any case; the reason is recorded
         if not isinstance(exc, KubeError):

@@ -108,6 +108,14 @@ def real_node_status() -> None:
     sys.exit(0 if control_plane.healthy and not node else 1)
 
 
+@real_node.command("packages")
+def real_node_packages() -> None:
+    """Print the Debian packages the real node needs, one a line (CI installs the missing)."""
+    from aigis.devcluster import realnode
+
+    click.echo("\n".join(realnode.HOST_PACKAGES))
+
+
 @real_node.command("kubeconfig")
 def real_node_kubeconfig() -> None:
     """Print the real-node cluster's admin kubeconfig path."""

@@ -112,8 +112,19 @@ IP = "/usr/sbin/ip"
 NSENTER = "/usr/bin/nsenter"
 CNI_BIN_DIR = Path("/usr/lib/cni")
 RUNC = "/usr/sbin/runc"
-HOST_PACKAGES = "containerd runc containernetworking-plugins socat ipset iptables busybox-static"
+# Debian 12 packages the node needs (`python -m aigis.devcluster real-node packages`, for CI).
+HOST_PACKAGES = (
+    "containerd",
+    "runc",
+    "containernetworking-plugins",
+    "socat",
+    "ipset",
+    "iptables",
+    "busybox-static",
+)
 _POLL_SECONDS = 0.25
+_EXEC_RETRIES = 50
+_EXEC_RETRY_SECONDS = 0.01
 
 Say = Callable[[str, str], None]
 
@@ -277,6 +288,8 @@ def up(emit: Callable[[str], None] | None = None, timeout: float | None = None) 
     _build(layout, say)
     healthy_before = cluster.status(layout).healthy
     if healthy_before and not node_problems(layout):
+        # The node runs, but `make image` may have rebuilt an image since it was imported.
+        _import_images(layout, say)
         say("real-node", f"already up (kubeconfig {layout.kubeconfig})")
         return layout
     if not healthy_before:
@@ -382,7 +395,7 @@ def _check_host(say: Say) -> None:
     if missing:
         raise RealNodeError(
             f"missing on this host: {', '.join(missing)}; "
-            f"apt-get install -y --no-install-recommends {HOST_PACKAGES}"
+            f"apt-get install -y --no-install-recommends {' '.join(HOST_PACKAGES)}"
         )
     say("real-node", "host packages present")
 
@@ -629,9 +642,9 @@ def kubelet_config(layout: RealNodeLayout, files: PkiFiles) -> dict[str, Any]:
 
 
 def _import_images(layout: RealNodeLayout, say: Say) -> None:
-    """Locally built images (podman's store) into containerd's k8s.io namespace."""
+    """Locally built images (podman's store) into containerd's k8s.io namespace, each only when
+    the node does not already hold that very image (same image ID) under its name."""
     _ensure_busybox_images(layout, say)
-    layout.images.mkdir(parents=True, exist_ok=True)
     for image in (PAUSE_IMAGE, BUSYBOX_IMAGE, AIGIS_IMAGE):
         if subprocess.run(["podman", "image", "exists", image], check=False).returncode != 0:
             if image == AIGIS_IMAGE:
@@ -639,30 +652,63 @@ def _import_images(layout: RealNodeLayout, say: Say) -> None:
                 continue
             raise RealNodeError(f"{image} missing from podman's store")
         started = time.monotonic()
-        import_image(layout, image)
-        say("images", f"{image} imported ({time.monotonic() - started:.1f}s)")
+        image_id = import_image(layout, image)
+        took = time.monotonic() - started
+        if image_id is None:
+            say("images", f"{image} already on the node ({took:.1f}s to check)")
+        else:
+            say("images", f"{image} imported as {image_id[:12]} ({took:.1f}s)")
 
 
-def import_image(layout: RealNodeLayout, image: str) -> None:
-    """One image from podman's store into the node's containerd (no registry involved)."""
+def import_image(layout: RealNodeLayout, image: str) -> str | None:
+    """One image from podman's store into the node's containerd (no registry involved).
+
+    Returns the image ID imported, or None when the node already held this image ID under
+    `image`. The ID (the digest of the image's config) is what decides: a rebuilt image under
+    the same name has another ID and is imported again, so pods never start from a stale copy.
+    """
     image_id = _capture("podman", "image", "inspect", "--format", "{{.Id}}", image)
+    if node_image_id(layout, image) == image_id:
+        return None
     stem = image.split("/")[-1].replace(":", "_")
     archive = layout.images / f"{stem}-{image_id[:12]}.tar"
     if not archive.exists():
         layout.images.mkdir(parents=True, exist_ok=True)
         for old in layout.images.glob(f"{stem}-*.tar"):
             old.unlink()
-        _run("podman", "save", "--quiet", "--format", "docker-archive", "-o", str(archive), image)
-    _run(
-        "ctr",
-        "--address",
-        str(layout.containerd_socket),
-        "-n",
-        "k8s.io",
-        "images",
-        "import",
-        str(archive),
-    )
+        partial = archive.with_suffix(".partial")
+        partial.unlink(missing_ok=True)
+        _run("podman", "save", "--quiet", "--format", "docker-archive", "-o", str(partial), image)
+        # Renamed only when complete: an interrupted save must not pass for the image later.
+        partial.rename(archive)
+    _ctr(layout, "images", "import", str(archive))
+    imported = node_image_id(layout, image)
+    if imported != image_id:
+        raise RealNodeError(
+            f"{image}: imported {archive.name}, but the node holds image ID {imported} "
+            f"under that name, not {image_id}; remove {archive} and run `up` again"
+        )
+    return image_id
+
+
+def node_image_id(layout: RealNodeLayout, image: str) -> str | None:
+    """The image ID (config digest, as podman and the CRI show it) that the node's containerd
+    holds under `image`, or None when it holds nothing under that name."""
+    listing = _ctr(layout, "images", "list", f"name=={image}").splitlines()
+    # Columns: REF TYPE DIGEST SIZE PLATFORMS LABELS; the digest is the manifest's.
+    rows = [line.split() for line in listing[1:] if line.split()[:1] == [image]]
+    if not rows:
+        return None
+    manifest = json.loads(_ctr(layout, "content", "get", rows[0][2]))
+    if "manifests" in manifest:  # an index: podman's docker-archive has one manifest in it
+        manifest = json.loads(_ctr(layout, "content", "get", manifest["manifests"][0]["digest"]))
+    digest = str((manifest.get("config") or {}).get("digest") or "")
+    return digest.removeprefix("sha256:") or None
+
+
+def _ctr(layout: RealNodeLayout, *args: str) -> str:
+    """`ctr` against the node's containerd, in the namespace the CRI uses."""
+    return _capture("ctr", "--address", str(layout.containerd_socket), "-n", "k8s.io", *args)
 
 
 def _ensure_busybox_images(layout: RealNodeLayout, say: Say) -> None:
@@ -862,11 +908,19 @@ def _pid(layout: RealNodeLayout, component: Component) -> int | None:
     pid = read_pid(layout.pid_file(component.name))
     if pid is None:
         return None
+    proc = Path(f"/proc/{pid}")
     try:
-        argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        # While a process execs (sh -> nsenter -> the component) its cmdline reads as empty for
+        # a moment; taken at face value, a component that just started looked dead.
+        for _ in range(_EXEC_RETRIES):
+            cmdline = (proc / "cmdline").read_bytes()
+            if cmdline:
+                break
+            time.sleep(_EXEC_RETRY_SECONDS)
+        state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
     except (OSError, IndexError):
         return None
+    argv = cmdline.decode(errors="replace").split("\0")
     return pid if state != "Z" and str(component.executable) in argv else None
 
 

@@ -171,6 +171,67 @@ def bundle_reason(exc: KubeError) -> str:
     return str(exc).split(": ", 1)[-1][:300]
 
 
+LOG_GONE: Final = b"unable to retrieve container logs for "
+"""How a kubelet answers (HTTP 200) for a container it already removed: not the log."""
+
+
+def log_gone(tail: LogTail) -> str | None:
+    """The kubelet's message when `tail` holds no log but the kubelet's "removed" answer."""
+    data = tail.data()
+    if tail.total < 1024 and data.startswith(LOG_GONE):
+        return data.decode(errors="replace").strip()
+    return None
+
+
+async def logs_cap(kube: KubeClient, pod: Mapping[str, Any]) -> int:
+    """How many bytes of each log the pod's AIWorkload keeps (`forensics.logsMaxBytes`)."""
+    workload_name = (pod["metadata"].get("labels") or {}).get(INJECTED_WORKLOAD_LABEL)
+    found = None
+    if workload_name:
+        try:
+            found = await kube.get_aiworkload(str(pod["metadata"]["namespace"]), workload_name)
+        except KubeError:
+            found = None
+    forensics = ((found or {}).get("spec") or {}).get("forensics") or {}
+    return int(forensics.get("logsMaxBytes") or DEFAULT_LOGS_MAX_BYTES)
+
+
+async def follow_logs(
+    kube: KubeClient, pod: Mapping[str, Any], *, timeout_seconds: float
+) -> dict[str, LogTail]:
+    """Each container's log, streamed from the moment a deletion is seen until the container
+    exits (or `timeout_seconds` pass).
+
+    A real kubelet removes a deleted pod's containers, and their logs with them, about a second
+    after they stop, finalizer or not; a capture that only starts reading once the containers
+    stopped finds nothing. What a stream could not read stays out of the result, and `collect`
+    reads that container's log the ordinary way.
+    """
+    meta = pod["metadata"]
+    cap = await logs_cap(kube, pod)
+    tails = {container: LogTail(cap) for container in container_names(pod)}
+
+    async def follow(container: str, tail: LogTail) -> None:
+        try:
+            await kube.pod_log(
+                str(meta["namespace"]),
+                str(meta["name"]),
+                container,
+                tail.add,
+                follow=True,
+                timeout=timeout_seconds + 5,
+            )
+        except (KubeError, OSError, TimeoutError) as exc:
+            log.info("following the log of %s/%s: %s", meta["name"], container, exc)
+
+    tasks = [asyncio.create_task(follow(c, t)) for c, t in tails.items()]
+    _, pending = await asyncio.wait(tasks, timeout=timeout_seconds)
+    for task in pending:  # what they read so far is kept
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    return {c: t for c, t in tails.items() if t.total and log_gone(t) is None}
+
+
 async def _collect_log(
     kube: KubeClient,
     collection: Collection,
@@ -179,11 +240,18 @@ async def _collect_log(
     cap: int,
     *,
     previous: bool,
+    followed: LogTail | None = None,
 ) -> bytes:
     meta = pod["metadata"]
-    tail = LogTail(cap)
-    await kube.pod_log(meta["namespace"], meta["name"], container, tail.add, previous=previous)
     name = f"logs/{container}{'.previous' if previous else ''}.log"
+    tail = followed
+    if tail is None:
+        tail = LogTail(cap)
+        await kube.pod_log(meta["namespace"], meta["name"], container, tail.add, previous=previous)
+        gone = log_gone(tail)
+        if gone is not None:
+            collection.lack(name, f"the kubelet no longer has it: {gone}")
+            return b""
     collection.add(name, tail.data())
     if tail.truncated:
         collection.notes.setdefault("truncatedLogs", {})[name] = (
@@ -212,9 +280,11 @@ async def collect(
     *,
     timeout_seconds: float,
     clock: Callable[[], float] = time.monotonic,
+    followed_logs: Mapping[str, LogTail] | None = None,
 ) -> tuple[Collection, dict[str, Any] | None]:
     """Everything the bundle holds about `pod`, with a reason for each part it lacks; and the
-    pod's AIWorkload (None when it could not be read)."""
+    pod's AIWorkload (None when it could not be read). A container's log in `followed_logs`
+    (see `follow_logs`) is taken as it is instead of being read again."""
     collection = Collection()
     deadline = _Deadline(timeout_seconds, clock)
     meta = pod["metadata"]
@@ -263,7 +333,10 @@ async def collect(
 
         async def current(c: str = container) -> None:
             nonlocal gateway_log
-            kept = await _collect_log(kube, collection, pod, c, cap, previous=False)
+            followed = (followed_logs or {}).get(c)
+            kept = await _collect_log(
+                kube, collection, pod, c, cap, previous=False, followed=followed
+            )
             if c == GATEWAY_CONTAINER:
                 gateway_log = kept
 
@@ -407,6 +480,7 @@ async def capture_pod(
     settings: CaptureSettings,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
     snapshot_namespace: str | None = None,
+    followed_logs: Mapping[str, LogTail] | None = None,
 ) -> CaptureOutcome:
     """Capture `pod` into ForensicSnapshot `snapshot_name` (created if needed) and store it
     where its AIWorkload's `spec.forensics.storage` says.
@@ -433,7 +507,9 @@ async def capture_pod(
     await patch_snapshot_status(
         kube, namespace, snapshot_name, {"phase": "Capturing", "message": "collecting evidence"}
     )
-    collection, workload = await collect(kube, pod, timeout_seconds=settings.timeout_seconds)
+    collection, workload = await collect(
+        kube, pod, timeout_seconds=settings.timeout_seconds, followed_logs=followed_logs
+    )
     try:
         storage = await stores.for_workload(str(meta["namespace"]), workload)
     except StorageError as exc:
