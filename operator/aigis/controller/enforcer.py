@@ -21,7 +21,13 @@ from typing import Any
 
 from aigis import metrics
 from aigis.api.aiworkload import AIWorkloadSpec
-from aigis.controller.auditkey import AUDIT_KEY_BYTES, holds_audit_key, render_audit_key_secret
+from aigis.controller.auditkey import (
+    AUDIT_KEY_BYTES,
+    holds_audit_key,
+    owned_by,
+    owner_reference,
+    render_audit_key_secret,
+)
 from aigis.controller.gateway import render_gateway_config_map
 from aigis.controller.status import APPLIED, AUDIT_MODE, EgressOutcome
 from aigis.egress.compliance import ComplianceReport
@@ -36,7 +42,7 @@ from aigis.egress.networkpolicy import (
 from aigis.egress.resolver import AddressBook, Resolver, StaticResolver, SystemResolver
 from aigis.gateway.config import gateway_config_map_name
 from aigis.gateway.identity import audit_key_secret_name
-from aigis.kube import KubeClient, KubeError, namespaced_path, object_path
+from aigis.kube import MERGE_CONTENT_TYPE, KubeClient, KubeError, namespaced_path, object_path
 from aigis.settings import OperatorSettings
 
 NETWORK_POLICY = "NetworkPolicy"
@@ -264,6 +270,22 @@ class WorkloadEnforcer:
         secret_path = namespaced_path("/api/v1", ref.namespace, "secrets", name)
         existing = await self.kube.request("GET", secret_path)
         if holds_audit_key(existing):
+            assert existing is not None
+            if not owned_by(existing, ref):
+                # A deleted AIWorkload's of the same name, about to be garbage-collected:
+                # adopt it before that happens (see aigis.controller.auditkey).
+                try:
+                    await self.kube.request(
+                        "PATCH",
+                        secret_path,
+                        body={"metadata": {"ownerReferences": [owner_reference(ref)]}},
+                        content_type=MERGE_CONTENT_TYPE,
+                    )
+                except KubeError as exc:
+                    if exc.status != 404:
+                        raise
+                    return await self.ensure_audit_key(ref, force=True)  # collected first
+                log.info("audit-key Secret %s/%s adopted by the new AIWorkload", *known)
             self._audit_keys.add(known)
             return False
         if existing is not None:
