@@ -56,20 +56,36 @@ def read_pid(pid_file: Path) -> int | None:
         return None
 
 
-def is_running(pid: int, executable: Path) -> bool:
-    """Whether ``pid`` is alive and still runs ``executable`` (guards against pid reuse)."""
+_EXEC_RETRIES = 50
+_EXEC_RETRY_SECONDS = 0.01
+
+
+def is_running(pid: int, executable: Path, *, anywhere: bool = False) -> bool:
+    """Whether ``pid`` is alive and still runs ``executable`` (guards against pid reuse).
+
+    The executable is looked for in argv[0] or argv[1] (a wrapper script run by its
+    interpreter, "/bin/sh /path/to/etcd"), or anywhere in argv with ``anywhere`` (a command
+    started through nsenter names it further along until nsenter has exec'd).
+    """
     proc = Path("/proc") / str(pid)
     if not Path("/proc/self").exists():  # no procfs (macOS): fall back to a signal probe
         return _signal_probe(pid)
     try:
+        # While a process execs (a fresh child, sh -> nsenter -> the component) its cmdline
+        # reads as empty for a moment: taken at face value, a component that had just started
+        # looked as if it had exited.
+        for _ in range(_EXEC_RETRIES):
+            cmdline = (proc / "cmdline").read_bytes()
+            if cmdline:
+                break
+            time.sleep(_EXEC_RETRY_SECONDS)
         state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
-        argv = (proc / "cmdline").read_bytes().decode(errors="replace").split("\0")
-    except (FileNotFoundError, ProcessLookupError, IndexError):
+    except (OSError, IndexError):
         return False
     if state == "Z":
         return False
-    # argv[1] covers a wrapper script run by its interpreter ("/bin/sh /path/to/etcd").
-    return str(executable) in argv[:2]
+    argv = cmdline.decode(errors="replace").split("\0")
+    return str(executable) in (argv if anywhere else argv[:2])
 
 
 def running_pid(pid_file: Path, executable: Path) -> int | None:

@@ -48,7 +48,7 @@ from aigis.devcluster.kubeconfig import write_kubeconfig
 from aigis.devcluster.layout import LOOPBACK, Layout, Ports, cache_root
 from aigis.devcluster.loopback import LoopbackEndpoint
 from aigis.devcluster.pki import Authority, PkiFiles, issue_leaf
-from aigis.devcluster.processes import read_pid, start_detached, stop_all, tail
+from aigis.devcluster.processes import is_running, read_pid, start_detached, stop_all, tail
 
 NETNS = "aigis-node"
 # The node is named after its only address (see the module docstring).
@@ -123,8 +123,6 @@ HOST_PACKAGES = (
     "busybox-static",
 )
 _POLL_SECONDS = 0.25
-_EXEC_RETRIES = 50
-_EXEC_RETRY_SECONDS = 0.01
 
 Say = Callable[[str, str], None]
 
@@ -903,25 +901,11 @@ def _wait(
 
 
 def _pid(layout: RealNodeLayout, component: Component) -> int | None:
-    """The component's pid if it runs. Until nsenter has exec'd, its argv names the component
-    further along, so the whole command line is searched (the shared check looks at argv[:2])."""
+    """The component's pid if it runs (started through nsenter: looked for in all of argv)."""
     pid = read_pid(layout.pid_file(component.name))
-    if pid is None:
+    if pid is None or not is_running(pid, component.executable, anywhere=True):
         return None
-    proc = Path(f"/proc/{pid}")
-    try:
-        # While a process execs (sh -> nsenter -> the component) its cmdline reads as empty for
-        # a moment; taken at face value, a component that just started looked dead.
-        for _ in range(_EXEC_RETRIES):
-            cmdline = (proc / "cmdline").read_bytes()
-            if cmdline:
-                break
-            time.sleep(_EXEC_RETRY_SECONDS)
-        state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return None
-    argv = cmdline.decode(errors="replace").split("\0")
-    return pid if state != "Z" and str(component.executable) in argv else None
+    return pid
 
 
 def _argv(component: Component) -> list[str]:
