@@ -49,10 +49,12 @@ bench: sync control-plane ## Benchmarks: they print numbers (see bench/); tests 
 	@$(UV) run --frozen python bench/egress.py
 	@$(UV) run --frozen python bench/admission_engine.py
 	@$(UV) run --frozen python bench/admission_server.py
+	@$(UV) run --frozen python bench/admission_e2e.py
 	@$(UV) run --frozen python bench/guardrails.py
 	@$(UV) run --frozen --group train python bench/guardrails_loso.py
 	@$(UV) run --frozen python bench/guardrails_pii.py
 	@hack/build-control-plane.sh vegeta
+	@$(UV) run --frozen python bench/gateway_hot_paths.py
 	@$(UV) run --frozen python bench/gateway.py
 	@$(UV) run --frozen python bench/forensics.py
 	@$(UV) run --frozen python bench/audit.py

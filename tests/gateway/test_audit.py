@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import hmac
 import threading
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -192,7 +193,7 @@ def test_writer_applies_back_pressure_and_drops_nothing(tmp_path: Path) -> None:
     release.set()
     producer.join()
     writer.close()
-    assert written == [line.data for line in lines]
+    assert b"".join(written) == b"".join(line.data for line in lines)
     assert read_chain_state(tmp_path) == lines[-1].state
 
 
@@ -201,9 +202,9 @@ def test_a_stalled_audit_sink_does_not_stall_requests(tmp_path: Path) -> None:
     audit: list[bytes] = []
 
     class StalledSink(list[bytes]):
-        def append(self, line: bytes) -> None:
+        def extend(self, lines: Iterable[bytes]) -> None:
             release.wait()
-            audit.append(line)
+            audit.extend(lines)
 
     async def scenario() -> None:
         async with running_gateway(tmp_path, audit=StalledSink()) as h:

@@ -90,3 +90,46 @@ def test_any_split_of_a_stream_gives_the_same_events(newline: bytes) -> None:
             got.extend(parser.feed(stream[a:b]))
         got.extend(parser.close())
         assert got == expected
+
+
+def _stream_of(newline: bytes, count: int) -> tuple[bytes, list[SSEEvent]]:
+    """A stream of `count` small events (with a comment and a multi-line one) and its events."""
+    blocks: list[bytes] = [b": keep-alive"]
+    expected: list[SSEEvent] = []
+    for i in range(count):
+        text = f'{{"delta": "p{i}"}}'
+        if i % 7 == 3:
+            blocks.append(
+                b"event: delta" + newline + b"data: " + text.encode() + newline + b"data: +"
+            )
+            expected.append(SSEEvent("delta", text + "\n+"))
+        else:
+            blocks.append(b"data: " + text.encode())
+            expected.append(SSEEvent(None, text))
+    return b"".join(block + newline + newline for block in blocks), expected
+
+
+@pytest.mark.parametrize("newline", [b"\n", b"\r\n"], ids=["lf", "crlf"])
+def test_a_stream_cut_at_every_byte_position_gives_the_same_events(newline: bytes) -> None:
+    stream, expected = _stream_of(newline, 12)
+    for cut in range(len(stream) + 1):
+        parser = SSEParser()
+        got = parser.feed(stream[:cut]) + parser.feed(stream[cut:]) + parser.close()
+        assert got == expected, f"cut at byte {cut}"
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 5])
+@pytest.mark.parametrize("newline", [b"\n", b"\r\n"], ids=["lf", "crlf"])
+def test_many_tiny_chunks_give_the_same_events(newline: bytes, size: int) -> None:
+    stream, expected = _stream_of(newline, 200)
+    parser = SSEParser()
+    got = [e for i in range(0, len(stream), size) for e in parser.feed(stream[i : i + size])]
+    assert got + parser.close() == expected
+
+
+@pytest.mark.parametrize("newline", [b"\n", b"\r\n"], ids=["lf", "crlf"])
+def test_many_events_in_one_chunk_are_all_found(newline: bytes) -> None:
+    """One read often holds a whole answer: every boundary in it is found, in order, once."""
+    stream, expected = _stream_of(newline, 500)
+    parser = SSEParser()
+    assert parser.feed(stream) + parser.close() == expected

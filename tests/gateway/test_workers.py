@@ -21,8 +21,8 @@ from click.testing import CliRunner
 from tests.gateway.harness import OPENAI_KEY, make_config, run
 from tests.support.fake_provider import FakeProvider
 
-from aigis.gateway.audit import read_chain_state, verify_audit_chain
-from aigis.gateway.cli import audit, split_by_worker
+from aigis.gateway.audit import read_chain_state, split_by_worker, verify_audit_chain
+from aigis.gateway.cli import audit
 from aigis.gateway.config import dump_gateway_config
 
 AUDIT_KEY = bytes(range(32))

@@ -43,7 +43,7 @@ from aigis.forensics.evidence import (
 )
 from aigis.forensics.signing import ensure_signing_key
 from aigis.forensics.storage import StorageError
-from aigis.gateway.audit import verify_audit_chain
+from aigis.gateway.audit import split_by_worker, verify_audit_chain
 from aigis.gateway.identity import AUDIT_KEY_SECRET_KEY, audit_key_secret_name
 from aigis.kube import KubeClient, KubeError, namespaced_path
 
@@ -267,7 +267,11 @@ def audit_verdict(log_bytes: bytes, key: bytes | None) -> str:
         return "not verified: the gateway's log holds no audit lines"
     if key is None:
         return f"not verified: no audit key; {len(lines)} audit line(s) kept as captured"
-    problems = verify_audit_chain(lines, key)
+    # A `--workers` gateway writes one chain per worker into the same log.
+    problems = sorted(
+        (p for chain in split_by_worker(lines) for p in verify_audit_chain(chain, key)),
+        key=lambda p: p.line,
+    )
     if not problems:
         return f"intact: {len(lines)} audit line(s) verified"
     shown = "; ".join(str(p) for p in problems[:5])

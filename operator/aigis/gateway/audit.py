@@ -8,10 +8,19 @@ the key's SHA-256) says which key sealed it. Editing any byte, removing, duplica
 lines, or appending one, is detectable by anyone holding the key, and impossible to hide without it.
 
 The first line a gateway process writes is a start record (`"kind": "start"`) naming the pod,
-the workload and the `last` seq and MAC the previous container of the same pod wrote (read from
-the state directory the gateway keeps up to date after every line), so a verifier tells a
-restart from a truncation. Truncation at the very end is visible only against an anchor kept
-elsewhere (the forensics bundle, a shipped copy): `verify_audit_chain(expected_last=...)`.
+the workload and the `last` seq and MAC the previous container of the same pod persisted (read
+from the state directory), so a verifier tells a restart from a truncation. Truncation at the
+very end is visible only against an anchor kept elsewhere (the forensics bundle, a shipped copy):
+`verify_audit_chain(expected_last=...)`.
+
+The writer persists the chain state once per batch of lines, after the batch is written, never
+before: the state may lag behind the log, never run ahead of it. A process killed between the
+two leaves up to `AUDIT_BATCH_LINES` lines after the line its state names; the next
+container's start record names that older line and continues the chain from it (a fork: those
+lines' seqs appear twice). The verifier accepts such a fork only from one of the last
+`AUDIT_BATCH_LINES` intact lines, so a crash is not reported as a break, while an edited,
+forged, reordered or removed line still is; what a crash costs is that the lines written after
+the last persisted state could be cut from the log unnoticed, as the log's very end can.
 Without a key file the gateway still runs, sealing with an empty key and saying `keyed: false`;
 such a log proves nothing against someone who can write it, and the verifier says so.
 
@@ -21,7 +30,8 @@ the finding's action, so a PII match the workload only logs is not written in th
 Nothing here ever sees the raw text except to hash or mask it.
 
 Sealing and verifying are pure. `AuditWriter` is the one piece of shell here: the thread that
-writes sealed lines out and persists the chain state, so the event loop never waits on stdout.
+writes sealed lines out in batches and persists the chain state, so the event loop never waits
+on stdout.
 """
 
 from __future__ import annotations
@@ -33,6 +43,8 @@ import os
 import queue
 import re
 import threading
+import time
+from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,6 +63,9 @@ STATE_FILE_NAME = "chain.json"
 """The file in `--audit-state-dir` holding the last seq and MAC written."""
 
 MAX_FINDINGS_PER_RECORD = 32
+AUDIT_BATCH_LINES = 256
+"""The most lines the writer writes between two persists of the chain state: after a crash, how
+many lines the state can lag behind the log, so how far back a start record may fork from."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,7 +147,7 @@ class SealedLine:
 
 
 def _mac(key: bytes, body: bytes) -> str:
-    return hmac.new(key, body, hashlib.sha256).hexdigest()
+    return hmac.digest(key, body, "sha256").hex()
 
 
 def _mac_suffix(mac: str) -> bytes:
@@ -146,11 +161,20 @@ class AuditChain:
     `resume` is where the chain stood before this process (from the state directory).
     """
 
-    def __init__(self, key: bytes | None = None, resume: ChainState | None = None) -> None:
+    def __init__(
+        self,
+        key: bytes | None = None,
+        resume: ChainState | None = None,
+        *,
+        worker: int | None = None,
+    ) -> None:
         self._key = key or b""
         self._key_id = key_id(key)
         self._seq = resume.seq + 1 if resume is not None else 0
         self._previous = resume.mac if resume is not None else GENESIS
+        # A `--workers` gateway's worker index, in every line's head (before the record), so
+        # that even a line a crash cut short names the chain it belongs to (`split_by_worker`).
+        self._head: dict[str, Any] = {} if worker is None else {"worker": worker}
 
     @property
     def keyed(self) -> bool:
@@ -160,7 +184,13 @@ class AuditChain:
     def seal(self, record: dict[str, Any]) -> SealedLine:
         """The line for `record`, chained to the line sealed before it."""
         body = orjson.dumps(
-            {"seq": self._seq, "prev": self._previous, "key_id": self._key_id, **record}
+            {
+                "seq": self._seq,
+                "prev": self._previous,
+                "key_id": self._key_id,
+                **self._head,
+                **record,
+            }
         )
         mac = _mac(self._key, body)
         sealed = SealedLine(body[:-1] + _mac_suffix(mac) + b"\n", ChainState(self._seq, mac))
@@ -221,13 +251,21 @@ def verify_audit_chain(
     taken as the anchor of a segment unless `from_genesis` demands the pod's very first line.
     A new chain (a start record with `last` null, as a new pod writes) may follow the lines of
     another pod; following lines of the same pod, it means the restart lost the chain state.
-    Unkeyed lines (`key_id` null) are findings unless `allow_unkeyed`, and then only their chain
-    is checked. `expected_last`, from an anchor kept elsewhere, detects a truncated end. Blank
-    lines are skipped but counted, so line numbers match the input.
+    After a crash, a start record may name one of the last `AUDIT_BATCH_LINES` lines instead of
+    the line right before it (the state lagged the log; see the module docstring), and a line
+    cut short by that crash right before it is no finding. Unkeyed lines (`key_id` null) are
+    findings unless `allow_unkeyed`, and then only their chain is checked. `expected_last`,
+    from an anchor kept elsewhere, detects a truncated end. Blank lines are skipped but
+    counted, so line numbers match the input.
     """
     problems: list[ChainProblem] = []
     given_id = key_id(key)
     previous: ChainState | None = None
+    recent: deque[ChainState] = deque(maxlen=AUDIT_BATCH_LINES + 1)
+    """The last lines of this chain, any of which a start record may resume from after a crash."""
+    cut_short: ChainProblem | None = None
+    """An unreadable line that may be the last one a crashed process wrote, until the next line
+    says whether a start record resumes right after it."""
     pod_uid: str | None = None
     first = True
     number = 0
@@ -238,9 +276,20 @@ def verify_audit_chain(
         found: list[str] = []
         record = _parse(line)
         if record is None:
-            problems.append(ChainProblem(number, "is not an audit line (not a JSON object)"))
-            previous, first = None, False
+            if cut_short is not None:
+                problems.append(cut_short)
+            cut_short = ChainProblem(number, "is not an audit line (not a JSON object)")
+            if not line.startswith(b'{"seq":'):
+                problems.append(cut_short)
+                cut_short, previous = None, None
+            first = False
             continue
+        resumed = _resumed_after_crash(record, previous, recent)
+        if cut_short is not None:
+            if resumed is None:
+                problems.append(cut_short)
+                previous = None
+            cut_short = None
         mac = record.get("mac")
         seq = record.get("seq")
         if not isinstance(mac, str) or not MAC_RE.fullmatch(mac):
@@ -262,16 +311,22 @@ def verify_audit_chain(
                     f"pod {uid} restarted without its chain state: lines it wrote before may "
                     "be missing"
                 )
+            recent.clear()
         elif first and from_genesis:
             found.append("the log does not begin with the pod's first start record")
         elif previous is not None and seq is not None:
-            found += _check_link(record, seq, previous)
+            found += _check_link(record, seq, resumed or previous)
         if record.get("kind") == "start":
             pod_uid = _pod_uid(record) or pod_uid
         if found:
             problems.append(ChainProblem(number, "; ".join(found)))
         previous = ChainState(seq, mac) if seq is not None and isinstance(mac, str) else None
+        if previous is not None and not found:
+            recent.append(previous)
         first = False
+    if cut_short is not None:
+        problems.append(cut_short)
+        previous = None
     if expected_last is not None and previous != expected_last:
         where = f"seq {previous.seq}" if previous is not None else "an unreadable line"
         problems.append(
@@ -283,6 +338,25 @@ def verify_audit_chain(
             )
         )
     return problems
+
+
+def _resumed_after_crash(
+    record: dict[str, Any], previous: ChainState | None, recent: deque[ChainState]
+) -> ChainState | None:
+    """The line a start record resumes from, when that is one of the last intact lines of the
+    chain (the line right before it after a clean stop; an earlier one when the process before
+    crashed after writing lines but before persisting the state); None for any other line.
+
+    Only the last `AUDIT_BATCH_LINES` lines qualify: the writer never leaves more unpersisted.
+    """
+    if record.get("kind") != "start":
+        return None
+    last = ChainState.from_json(record.get("last"))
+    if last is None or last not in recent:
+        return None
+    if previous is not None and last.seq > previous.seq:
+        return None
+    return last
 
 
 def _parse(line: bytes) -> dict[str, Any] | None:
@@ -360,24 +434,54 @@ def read_chain_state(state_dir: Path) -> ChainState | None:
         return None
 
 
-def write_chain_state(state_dir: Path, state: ChainState) -> None:
-    """Persist `state` atomically: a reader sees the old file or the new one, never half."""
-    staging = state_dir / f".{STATE_FILE_NAME}.tmp"
-    staging.write_bytes(orjson.dumps(state.as_json()))
-    os.replace(staging, state_dir / STATE_FILE_NAME)
+class ChainStateFile:
+    """The state file, rewritten in place: one `pwrite` of a fixed-size record per batch.
+
+    Replacing the file (write a new one, rename it in) cost more than writing the lines it
+    follows. A write of a few dozen bytes at offset 0 of an open file is not torn by the
+    writing process dying (the kernel finishes a write it started), and a record that cannot
+    be read anyway is a restart without state, which the verifier reports: it is not silent.
+    """
+
+    RECORD_BYTES = 128
+    """Room for `{"seq": <20 digits>, "mac": <64 hex>}`, padded with spaces (still valid JSON);
+    always the whole record, so it covers whatever shorter record the file held before."""
+
+    def __init__(self, state_dir: Path) -> None:
+        self._path = state_dir / STATE_FILE_NAME
+        self._fd: int | None = None
+
+    def write(self, state: ChainState) -> None:
+        """Persist `state` (opening the file on first use)."""
+        if self._fd is None:
+            self._fd = os.open(self._path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        record = orjson.dumps(state.as_json()).ljust(self.RECORD_BYTES - 1) + b"\n"
+        os.pwrite(self._fd, record, 0)
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
 
 
 AUDIT_QUEUE_LINES = 4096
 """Sealed lines that may wait for the writer before sealing blocks (back-pressure)."""
+AUDIT_LINGER_SECONDS = 0.005
+"""How long the writer lets lines gather after writing a batch that did not fill up, so that
+under load it wakes up once per batch instead of once per line."""
 
 
 class AuditWriter:
-    """Writes sealed lines from a thread of its own, in order, and never drops one.
+    """Writes sealed lines from a thread of its own, in order, in batches, and never drops one.
 
-    The event loop only enqueues. When the writer falls `capacity` lines behind (stdout blocked
-    by a stalled log pipeline), `write` waits for room, stalling the gateway rather than losing
-    evidence, and `on_backpressure` is told so (a metric and a log line). A line that cannot be
-    written is reported through `on_error`; the chain state is persisted only for lines written.
+    The event loop only enqueues. The thread takes what is queued (up to `AUDIT_BATCH_LINES`),
+    hands it to `sink` in one call (whole lines, in order) and then persists the state of the
+    batch's last line; then it lingers `linger_seconds` so the next batch gathers while it
+    sleeps (a thread woken for every line costs the event loop more than writing the line).
+    When the writer falls `capacity` lines behind (stdout blocked by a stalled log pipeline),
+    `write` waits for room, stalling the gateway rather than losing evidence, and
+    `on_backpressure` is told so (a metric and a log line). A batch that cannot be written is
+    reported through `on_error`; the chain state is persisted only for lines written.
     """
 
     def __init__(
@@ -386,12 +490,18 @@ class AuditWriter:
         state_dir: Path | None = None,
         *,
         capacity: int = AUDIT_QUEUE_LINES,
+        batch_lines: int = AUDIT_BATCH_LINES,
+        linger_seconds: float = AUDIT_LINGER_SECONDS,
         on_backpressure: Callable[[], None] = lambda: None,
         on_error: Callable[[Exception], None] = lambda exc: None,
     ) -> None:
+        if not 1 <= batch_lines <= AUDIT_BATCH_LINES:
+            raise ValueError(f"batch_lines must be 1 to {AUDIT_BATCH_LINES}, not {batch_lines}")
         self._sink = sink
-        self._state_dir = state_dir
+        self._state = ChainStateFile(state_dir) if state_dir is not None else None
         self._queue: queue.Queue[SealedLine | None] = queue.Queue(capacity)
+        self._batch_lines = batch_lines
+        self._linger = linger_seconds
         self._on_backpressure = on_backpressure
         self._on_error = on_error
         self._thread = threading.Thread(target=self._run, name="aigis-audit-writer", daemon=True)
@@ -415,15 +525,72 @@ class AuditWriter:
         self._thread.join()
 
     def _run(self) -> None:
-        while True:
-            line = self._queue.get()
-            try:
-                if line is None:
+        try:
+            while True:
+                batch = self._take()
+                lines = [line for line in batch if line is not None]
+                if lines:
+                    self._write(lines)
+                for _ in batch:
+                    self._queue.task_done()
+                if len(batch) > len(lines):
                     return
-                self._sink(line.data)
-                if self._state_dir is not None:
-                    write_chain_state(self._state_dir, line.state)
-            except Exception as exc:  # the thread must outlive one failed write
-                self._on_error(exc)
-            finally:
-                self._queue.task_done()
+                if len(batch) < self._batch_lines:
+                    time.sleep(self._linger)
+        finally:
+            if self._state is not None:
+                self._state.close()
+
+    def _take(self) -> list[SealedLine | None]:
+        """The next batch: waits for one line, then takes what else is queued, up to the stop."""
+        batch = [self._queue.get()]
+        while batch[-1] is not None and len(batch) < self._batch_lines:
+            try:
+                batch.append(self._queue.get_nowait())
+            except queue.Empty:
+                break
+        return batch
+
+    def _write(self, lines: list[SealedLine]) -> None:
+        try:
+            self._sink(b"".join(line.data for line in lines))
+            if self._state is not None:
+                self._state.write(lines[-1].state)
+        except Exception as exc:  # the thread must outlive one failed write
+            self._on_error(exc)
+
+
+_WORKER_IN_HEAD = re.compile(
+    rb'^\{"seq":\d+,"prev":"[0-9a-f]{64}","key_id":(?:null|"[^"]*"),"worker":(\d+)[,}]'
+)
+"""The head `AuditChain.seal` writes for a worker: what is left of a line a crash cut short."""
+
+
+def split_by_worker(lines: list[bytes]) -> list[list[bytes]]:
+    """The chain of each worker of a `--workers` gateway, apart (one chain without workers).
+
+    Each chain keeps every line's position (the other chains' lines become blank lines, which
+    the verifier skips but counts), so findings name lines of the input as given. A line that
+    names no worker (from a gateway running alone, or not an audit line) goes with the first. A
+    line a crash cut short is read for the worker its head names (`AuditChain` writes it before
+    the record), so the verifier of that worker's chain sees it right before the worker's next
+    start record, where a cut line is expected.
+    """
+    owners: list[int | None] = []
+    for line in lines:
+        try:
+            record = orjson.loads(line) if line.strip() else None
+        except orjson.JSONDecodeError:
+            head = _WORKER_IN_HEAD.match(line)
+            record = {"worker": int(head.group(1))} if head else None
+        worker = record.get("worker") if isinstance(record, dict) else None
+        owners.append(worker if isinstance(worker, int) and not isinstance(worker, bool) else None)
+    workers = sorted({owner for owner in owners if owner is not None})
+    if not workers:
+        return [lines]
+    groups: list[set[int | None]] = [{None, workers[0]}]
+    groups += [{worker} for worker in workers[1:]]
+    return [
+        [line if owner in group else b"" for line, owner in zip(lines, owners, strict=True)]
+        for group in groups
+    ]

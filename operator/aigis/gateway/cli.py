@@ -8,7 +8,8 @@ listening port (SO_REUSEPORT: the kernel spreads connections across them), stops
 SIGTERM, and stops the others and exits when one dies, so the container restarts whole. Each
 worker keeps its own audit chain (its lines carry `"worker": i`, its state is kept in
 `<audit-state-dir>/worker-<i>`) and serves its own metrics on the metrics port plus i. Their
-audit lines go to the one stdout whole: a lock shared by the workers is held for each line.
+audit lines go to the one stdout whole: a lock shared by the workers is held for each batch of
+whole lines.
 """
 
 from __future__ import annotations
@@ -27,10 +28,9 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import click
-import orjson
 
 from aigis.api.errors import FieldError
-from aigis.gateway.audit import MAC_RE, ChainState, verify_audit_chain
+from aigis.gateway.audit import MAC_RE, ChainState, split_by_worker, verify_audit_chain
 from aigis.gateway.identity import (
     AUDIT_KEY_FLAG,
     AUDIT_STATE_FLAG,
@@ -434,32 +434,6 @@ def verify(
     if problems:
         sys.exit(1)
     click.echo(f"intact: {sum(1 for line in lines if line.strip())} lines", err=True)
-
-
-def split_by_worker(lines: list[bytes]) -> list[list[bytes]]:
-    """The chain of each worker of a `--workers` gateway, apart (one chain without workers).
-
-    Each chain keeps every line's position (the other chains' lines become blank lines, which
-    the verifier skips but counts), so findings name lines of the input as given. A line that
-    names no worker (from a gateway running alone, or not an audit line) goes with the first.
-    """
-    owners: list[int | None] = []
-    for line in lines:
-        try:
-            record = orjson.loads(line) if line.strip() else None
-        except orjson.JSONDecodeError:
-            record = None
-        worker = record.get("worker") if isinstance(record, dict) else None
-        owners.append(worker if isinstance(worker, int) and not isinstance(worker, bool) else None)
-    workers = sorted({owner for owner in owners if owner is not None})
-    if not workers:
-        return [lines]
-    groups: list[set[int | None]] = [{None, workers[0]}]
-    groups += [{worker} for worker in workers[1:]]
-    return [
-        [line if owner in group else b"" for line, owner in zip(lines, owners, strict=True)]
-        for group in groups
-    ]
 
 
 def _read_lines(logs: tuple[Path, ...]) -> Iterator[bytes]:

@@ -168,7 +168,7 @@ class Gateway:
         self.metrics.watch_gate(self._gate)
         self._worker = worker
         self._resolver = resolver
-        self._chain = AuditChain(audit_key, audit_resume)
+        self._chain = AuditChain(audit_key, audit_resume, worker=worker)
         self._audit = AuditWriter(
             audit_sink or _write_stdout,
             audit_state_dir,
@@ -228,8 +228,6 @@ class Gateway:
             keyed=self._chain.keyed,
             last=last,
         )
-        if self._worker is not None:
-            record["worker"] = self._worker
         self._audit.write(self._chain.seal(record))
 
     def _audit_backpressure(self) -> None:
@@ -898,8 +896,6 @@ class Gateway:
             },
             "tokens": {"prompt": exchange.usage.prompt, "completion": exchange.usage.completion},
         }
-        if self._worker is not None:
-            record["worker"] = self._worker
         if exchange.audited:
             record["audited"] = exchange.audited
         if exchange.destination is not None:

@@ -39,26 +39,37 @@ class SSEParser:
     def feed(self, chunk: bytes) -> list[SSEEvent]:
         """The events completed by `chunk`, in order.
 
-        Linear in the bytes received: each byte is searched once (not again for every event
-        or every later chunk), and consumed events leave the buffer in one cut per call.
+        Linear in the bytes received: each separator is searched for from where the last event
+        ended, and a separator's position (or its absence) is kept until the search passes it,
+        so no byte is searched twice for one separator, whatever the number of events or chunks.
+        (Searching both anew after every event made a CRLF stream quadratic: `\n\n` was looked
+        for to the end of the buffer each time.) Consumed events leave the buffer in one cut.
         """
-        self._buffer += chunk
+        buffer = self._buffer
+        buffer += chunk
         self._crlf = self._crlf or b"\r" in chunk
         events: list[SSEEvent] = []
-        start = 0
         search = max(0, self._scanned - 3)
-        while True:
-            end, separator = self._boundary(search)
-            if end < 0:
-                break
-            event = _parse_block(bytes(self._buffer[start:end]))
-            start = search = end + separator
+        lf = buffer.find(b"\n\n", search)
+        crlf = buffer.find(b"\r\n\r\n", search) if self._crlf else -1
+        start = 0
+        while lf >= 0 or crlf >= 0:
+            if crlf >= 0 and (lf < 0 or crlf < lf):
+                end, after = crlf, crlf + 4
+            else:
+                end, after = lf, lf + 2
+            event = _parse_block(bytes(buffer[start:end]))
             if event is not None:
                 events.append(event)
+            start = after
+            if 0 <= lf < after:
+                lf = buffer.find(b"\n\n", after)
+            if 0 <= crlf < after:
+                crlf = buffer.find(b"\r\n\r\n", after)
         if start:
-            del self._buffer[:start]
-        self._scanned = len(self._buffer)
-        if len(self._buffer) > self._max_event_bytes:
+            del buffer[:start]
+        self._scanned = len(buffer)
+        if len(buffer) > self._max_event_bytes:
             raise MalformedStreamError(
                 f"an event exceeds {self._max_event_bytes} bytes without a blank line ending it"
             )
@@ -73,13 +84,6 @@ class SSEParser:
             return []
         event = _parse_block(rest)
         return [event] if event is not None else []
-
-    def _boundary(self, search: int) -> tuple[int, int]:
-        lf = self._buffer.find(b"\n\n", search)
-        crlf = self._buffer.find(b"\r\n\r\n", search) if self._crlf else -1
-        if crlf >= 0 and (lf < 0 or crlf < lf):
-            return crlf, 4
-        return lf, 2
 
 
 def _parse_block(block: bytes) -> SSEEvent | None:

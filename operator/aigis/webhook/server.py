@@ -18,9 +18,10 @@ What each endpoint does:
   cache is behind (see `aigis.webhook.cache`).
   The `pods/ephemeralcontainers` subresource (`kubectl debug`, an UPDATE of a Pod) is reviewed
   too, for the ephemeral containers it adds only; other subresources are allowed unread.
-- `/mutate` only acts on Pod CREATE (never on a subresource): the covering AIWorkload's gateway
-  is injected as a JSON Patch (base64, `patchType: JSONPatch`). Opting out by annotation is
-  honoured only where every governing AIClusterPolicy allows it.
+  Requests by nodes (a kubelet creating a mirror pod) are allowed unread.
+- `/mutate` only acts on Pod CREATE (never on a subresource, never by a node): the covering
+  AIWorkload's gateway is injected as a JSON Patch (base64, `patchType: JSONPatch`). Opting out
+  by annotation is honoured only where every governing AIClusterPolicy allows it.
 
 Bad input never crashes or hangs the server: a body over the size limit is refused with 413
 before it is read, a body that does not arrive within the read timeout with 408, a wrong method
@@ -68,7 +69,7 @@ from aigis.httpbody import read_capped
 from aigis.webhook.cache import AdmissionView
 from aigis.webhook.events import AuditRecord
 from aigis.webhook.metrics import WebhookMetrics
-from aigis.webhook.webhooks import MUTATE_PATH, VALIDATE_PATH
+from aigis.webhook.webhooks import MUTATE_PATH, NODES_GROUP, VALIDATE_PATH
 
 log = logging.getLogger("aigis.webhook")
 
@@ -115,6 +116,9 @@ class ReviewRequest:
     dry_run: bool
     sub_resource: str = ""
     """`ephemeralcontainers` for `kubectl debug`; empty for the object itself."""
+    by_node: bool = False
+    """Sent on behalf of a kubelet (a mirror pod): never reviewed, never injected. Creates
+    reach the server because their entries carry no matchConditions (see `webhooks`)."""
 
     @property
     def object_name(self) -> str:
@@ -181,6 +185,8 @@ def parse_review(body: bytes) -> ReviewRequest | BadReview:
         return BadReview("request.name must be a string", uid)
     if dry_run is not None and not isinstance(dry_run, bool):
         return BadReview("request.dryRun must be a boolean", uid)
+    user = request.get("userInfo")
+    groups = user.get("groups") if isinstance(user, dict) else None
     group = kind.get("group")
     version = kind.get("version")
     return ReviewRequest(
@@ -195,6 +201,7 @@ def parse_review(body: bytes) -> ReviewRequest | BadReview:
         old_object=old,
         dry_run=bool(dry_run),
         sub_resource=sub_resource or "",
+        by_node=isinstance(groups, list) and NODES_GROUP in groups,
     )
 
 
@@ -325,10 +332,10 @@ class AdmissionServer:
             return web.Response(status=415, text="send an AdmissionReview as application/json\n")
         started = time.perf_counter()
         try:
-            body = await asyncio.wait_for(
-                read_capped(request.content, request.content_length, self._max_body),
-                self._read_timeout,
-            )
+            # `asyncio.timeout`, not `wait_for`: no task of its own to schedule, so the body is
+            # read in the handler's own turn of the event loop.
+            async with asyncio.timeout(self._read_timeout):
+                body = await read_capped(request.content, request.content_length, self._max_body)
         except TimeoutError:
             self._metrics.reviews.labels(webhook, "other", "invalid").inc()
             return web.Response(status=408, text="the body did not arrive in time\n")
@@ -382,7 +389,8 @@ class AdmissionServer:
 
     def _governed(self, request: ReviewRequest) -> bool:
         return (
-            request.operation in ("CREATE", "UPDATE")
+            not request.by_node
+            and request.operation in ("CREATE", "UPDATE")
             and (request.group, request.kind) in REVIEWED_KINDS
             and request.sub_resource in REVIEWED_SUBRESOURCES
             and request.namespace not in self._excluded
@@ -524,6 +532,7 @@ class AdmissionServer:
         namespace = request.namespace
         if (
             request.operation != "CREATE"
+            or request.by_node
             or request.sub_resource
             or (request.group, request.kind) != ("", "Pod")
             or pod is None

@@ -19,9 +19,17 @@ Why the configurations look the way they do:
   but changes no decision (a denial from either denies; on an outage the `Fail` entry decides).
 - AIClusterPolicies are cluster-scoped, so a namespaceSelector does not apply to them; they get an
   `Ignore` entry of their own, which is also where the scope selector becomes an objectSelector.
-- `matchConditions` keep requests aigis never governs off the wire: anything in the excluded
-  namespaces (belt and braces), requests by nodes (mirror pods), and updates of objects already
-  being deleted (so finalizer removal is never blocked by a policy that tightened meanwhile).
+- `matchConditions` keep updates aigis never governs off the wire: anything in the excluded
+  namespaces (belt and braces), requests by nodes, and updates of objects already being deleted
+  (so finalizer removal is never blocked by a policy that tightened meanwhile, even while the
+  webhook is down). Creates carry none: the API server converts the whole object for CEL on every
+  call of an entry that has conditions, whatever they read, and that cost more than the review
+  itself on a pod create (measured by bench/admission_e2e.py). So each namespaced validating
+  entry is two: creates without conditions, updates with them; the mutating entries (creates
+  only) have none. What the conditions did for creates the server does: it skips requests by
+  nodes (mirror pods), and the namespaceSelector already leaves the excluded namespaces out. The
+  one difference: while the webhook is down, a node's mirror pod in an Enforce namespace waits
+  (the kubelet retries; the static pod itself runs regardless).
 """
 
 from __future__ import annotations
@@ -56,11 +64,16 @@ MANAGED_BY_LABELS = {
 }
 _MAX_WEBHOOK_NAME = 253
 _VALIDATE_SUFFIX = ".validate.aigis.dev"
+_VALIDATE_UPDATES_SUFFIX = ".updates.validate.aigis.dev"
 _MUTATE_SUFFIX = ".inject.aigis.dev"
 
 FailurePolicy = Literal["Fail", "Ignore"]
 
 _WRITE = ["CREATE", "UPDATE"]
+EPHEMERAL_CONTAINERS_RESOURCE = "pods/ephemeralcontainers"
+"""Written by `kubectl debug`; only ever updated, never created."""
+NODES_GROUP = "system:nodes"
+"""The group of every kubelet's identity: requests by nodes are never reviewed."""
 
 
 def _ai_native_rules() -> tuple[dict[str, Any], ...]:
@@ -89,7 +102,7 @@ WORKLOAD_RULES: tuple[dict[str, Any], ...] = (
         # `kubectl debug` adds ephemeral containers to a running pod through the subresource,
         # an UPDATE: without it, a privileged container or one reading the gateway's keys
         # could join a pod after admission.
-        "resources": ["pods", "pods/ephemeralcontainers"],
+        "resources": ["pods", EPHEMERAL_CONTAINERS_RESOURCE],
         "operations": _WRITE,
         "scope": "Namespaced",
     },
@@ -305,7 +318,7 @@ def match_conditions(layout: WebhookLayout, *, updates: bool) -> list[dict[str, 
         {
             "name": "not-a-node",
             "expression": "!has(request.userInfo.groups)"
-            " || !('system:nodes' in request.userInfo.groups)",
+            f" || !('{NODES_GROUP}' in request.userInfo.groups)",
         },
     ]
     if updates:
@@ -362,36 +375,62 @@ def _namespaced_webhooks(
     suffix: str,
     path: str,
     rules: Sequence[Mapping[str, Any]],
-    updates: bool,
+    updates_suffix: str | None,
 ) -> list[dict[str, Any]]:
-    """One `Fail` entry per Enforce group, then the `Ignore` entry for every other namespace."""
-    conditions = match_conditions(layout, updates=updates)
-    webhooks = [
-        _webhook(
-            _entry_name("enforce-" + group.name, suffix),
-            path,
-            layout,
-            rules=rules,
-            failure_policy="Fail",
-            selector=namespace_selector(layout, group.selector),
-            conditions=conditions,
-        )
+    """One `Fail` entry per Enforce group, then the `Ignore` entry for every other namespace.
+
+    Each is an entry for creates, without matchConditions, and, with `updates_suffix`, an entry
+    for updates with them (see the module docstring).
+    """
+    selectors: list[tuple[str, FailurePolicy, dict[str, Any]]] = [
+        ("enforce-" + group.name, "Fail", namespace_selector(layout, group.selector))
         for group in groups
     ]
     remainder = _remainder_selector(groups, layout)
     if remainder is not None:
+        selectors.append(("default", "Ignore", remainder))
+    webhooks: list[dict[str, Any]] = []
+    for stem, failure_policy, selector in selectors:
         webhooks.append(
             _webhook(
-                "default" + suffix,
+                _entry_name(stem, suffix),
                 path,
                 layout,
-                rules=rules,
-                failure_policy="Ignore",
-                selector=remainder,
-                conditions=conditions,
+                rules=_for_operation(rules, "CREATE"),
+                failure_policy=failure_policy,
+                selector=selector,
+                conditions=[],
             )
         )
+        if updates_suffix is not None:
+            webhooks.append(
+                _webhook(
+                    _entry_name(stem, updates_suffix),
+                    path,
+                    layout,
+                    rules=_for_operation(rules, "UPDATE"),
+                    failure_policy=failure_policy,
+                    selector=selector,
+                    conditions=match_conditions(layout, updates=True),
+                )
+            )
     return webhooks
+
+
+def _for_operation(rules: Sequence[Mapping[str, Any]], operation: str) -> list[dict[str, Any]]:
+    """`rules` narrowed to one operation; a subresource only written by the other is left out
+    (`pods/ephemeralcontainers` is only ever updated)."""
+    narrowed = []
+    for rule in rules:
+        if operation not in rule["operations"]:
+            continue
+        resources = [
+            r
+            for r in rule["resources"]
+            if operation == "UPDATE" or r != EPHEMERAL_CONTAINERS_RESOURCE
+        ]
+        narrowed.append({**rule, "resources": resources, "operations": [operation]})
+    return narrowed
 
 
 def _validating_webhooks(groups: list[EnforceGroup], layout: WebhookLayout) -> list[dict[str, Any]]:
@@ -401,7 +440,7 @@ def _validating_webhooks(groups: list[EnforceGroup], layout: WebhookLayout) -> l
         suffix=_VALIDATE_SUFFIX,
         path=VALIDATE_PATH,
         rules=WORKLOAD_RULES,
-        updates=True,
+        updates_suffix=_VALIDATE_UPDATES_SUFFIX,
     )
     policies = _webhook(
         "policies" + _VALIDATE_SUFFIX,
@@ -425,7 +464,7 @@ def _mutating_webhooks(groups: list[EnforceGroup], layout: WebhookLayout) -> lis
         suffix=_MUTATE_SUFFIX,
         path=MUTATE_PATH,
         rules=INJECT_RULES,
-        updates=False,
+        updates_suffix=None,
     )
     for webhook in webhooks:
         # Another mutating webhook may add a container after aigis ran; a second pass lets the
@@ -470,8 +509,9 @@ def _webhook(
         "sideEffects": "None",
         "timeoutSeconds": min(max(layout.timeout_seconds, 1), MAX_TIMEOUT_SECONDS),
         "admissionReviewVersions": ["v1"],
-        "matchConditions": [dict(condition) for condition in conditions],
     }
+    if conditions:
+        webhook["matchConditions"] = [dict(condition) for condition in conditions]
     if selector is not None:
         webhook["namespaceSelector"] = selector
     return webhook
