@@ -17,14 +17,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import re
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -39,6 +36,9 @@ from aigis.oversight.audit import audit_objects
 from aigis.oversight.inventory import read_inventory
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # for tests.support: the tests' way of starting aigis processes
+from tests.support.aigis_processes import free_port, start_operator  # noqa: E402
+
 POLICYREPORT_CRD = REPO / "charts" / "aigis" / "files" / "policyreports.wgpolicyk8s.io.yaml"
 LABEL = "aigis.dev/bench-audit"
 
@@ -97,30 +97,9 @@ async def running_pods(kube: KubeClient, namespaces: list[str]) -> int:
     return total
 
 
-def peak_rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
 def metric(text: str, name: str) -> float | None:
     match = re.search(rf"^{name} (\S+)$", text, re.M)
     return float(match.group(1)) if match else None
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def scrape(port: int) -> str:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
-            return str(response.read().decode())
-    except OSError:
-        return ""
 
 
 async def setup(kube: KubeClient, run: str, args: argparse.Namespace) -> list[str]:
@@ -197,22 +176,15 @@ async def cleanup(kube: KubeClient, run: str, namespaces: list[str]) -> None:
 
 def operator_pass(kubeconfig: str, namespaces: list[str]) -> None:
     """Start `aigis operator` scoped to the bench namespaces; report its first pass."""
-    port = free_port()
-    log = Path(tempfile.mkdtemp()) / "operator.log"
-    argv = [sys.executable, "-m", "aigis", "operator", "--metrics-address", "127.0.0.1",
-            "--metrics-port", str(port), "--health-port", "0", "--log-level", "WARNING",
-            "--network-policy-mode", "NetworkPolicy"]  # fmt: skip
+    flags = ["--log-level", "WARNING", "--network-policy-mode", "NetworkPolicy"]
     for ns in namespaces:
-        argv += ["--namespace", ns]
-    with log.open("w") as out:
-        process = subprocess.Popen(
-            argv, env={**os.environ, "KUBECONFIG": kubeconfig}, stdout=out, stderr=subprocess.STDOUT
-        )
+        flags += ["--namespace", ns]
+    log = Path(tempfile.mkdtemp()) / "operator.log"
+    operator = start_operator(kubeconfig, log, metrics_port=free_port(), extra=flags)
     try:
         started = time.monotonic()
         while time.monotonic() - started < 600:
-            assert process.poll() is None, log.read_text()[-4000:]
-            text = scrape(port)
+            text = operator.metrics_or_none() or ""
             if (metric(text, "aigis_audit_last_pass_timestamp_seconds") or 0) > 0:
                 seconds = metric(text, "aigis_audit_pass_duration_seconds_sum")
                 reviewed = metric(text, "aigis_audit_objects_reviewed")
@@ -220,16 +192,12 @@ def operator_pass(kubeconfig: str, namespaces: list[str]) -> None:
                     f"operator: first full audit pass {seconds:.2f} s "
                     f"({reviewed:.0f} objects reviewed; target < 30 s)"
                 )
-                print(f"operator peak memory (VmHWM): {peak_rss_mib(process.pid):.0f} MiB")
+                print(f"operator peak memory (VmHWM): {operator.peak_memory_mib():.0f} MiB")
                 return
             time.sleep(0.5)
         print("operator: no audit pass within 600 s; log:\n" + log.read_text()[-3000:])
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        operator.stop()
 
 
 async def in_process_pass(kube: KubeClient, namespaces: list[str]) -> None:

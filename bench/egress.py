@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import statistics
 import subprocess
 import sys
@@ -22,8 +21,6 @@ import tempfile
 import time
 import timeit
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +32,8 @@ from aigis.egress.networkpolicy import WorkloadRef, render_network_policy
 from aigis.kube import KubeClient
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # for tests.support: the tests' way of starting aigis processes
+from tests.support.aigis_processes import start_operator  # noqa: E402
 
 SPEC: dict[str, Any] = {
     "selector": {"matchLabels": {"app": "bot"}},
@@ -71,34 +70,6 @@ def bench_render() -> float:
     number = 20_000
     best = min(timeit.repeat(render, number=number, repeat=5))
     return best / number * 1e6
-
-
-@contextmanager
-def running_operator(kubeconfig: str, hosts: Path, log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    argv = [
-        sys.executable, "-m", "aigis", "operator", "--metrics-port", "0", "--health-port", "0",
-        "--static-hosts", str(hosts), "--network-policy-mode", "NetworkPolicy",
-        "--log-level", "WARNING",
-    ]  # fmt: skip
-    with log.open("w") as out:
-        process = subprocess.Popen(
-            argv, env={**os.environ, "KUBECONFIG": kubeconfig}, stdout=out, stderr=subprocess.STDOUT
-        )
-    try:
-        yield process
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-
-
-def peak_rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 class ReadyPoll:
@@ -169,51 +140,57 @@ async def converge(kube: KubeClient, kubeconfig: str, count: int) -> dict[str, f
     )
     log = workdir / "operator.log"
     created_at: dict[str, float] = {}
+    operator = start_operator(
+        kubeconfig,
+        log,
+        extra=["--static-hosts", str(hosts), "--network-policy-mode", "NetworkPolicy",
+               "--log-level", "WARNING"],
+    )  # fmt: skip
     try:
-        with running_operator(kubeconfig, hosts, log) as operator:
-            await asyncio.sleep(3)  # let kopf finish its initial listing
-            watcher = ReadyPoll(kube, namespace)
-            watcher.start()
-            names = [f"bot-{i:04d}" for i in range(count)]
-            path = f"/apis/aigis.dev/v1alpha1/namespaces/{namespace}/aiworkloads"
-            clients = asyncio.Semaphore(32)
+        await asyncio.sleep(3)  # let kopf finish its initial listing
+        watcher = ReadyPoll(kube, namespace)
+        watcher.start()
+        names = [f"bot-{i:04d}" for i in range(count)]
+        path = f"/apis/aigis.dev/v1alpha1/namespaces/{namespace}/aiworkloads"
+        clients = asyncio.Semaphore(32)
 
-            async def create(name: str) -> None:
-                body = {
-                    "apiVersion": "aigis.dev/v1alpha1",
-                    "kind": "AIWorkload",
-                    "metadata": {"name": name},
-                    "spec": SPEC,
-                }
-                async with clients:
-                    created_at[name] = time.monotonic()
-                    await kube.request("POST", path, body=body)
-
-            started = time.monotonic()
-            await asyncio.gather(*(create(n) for n in names))
-            created = time.monotonic() - started
-            deadline = started + 300
-            while time.monotonic() < deadline:
-                if all(watcher.done_at(n) for n in names):
-                    break
-                if operator.poll() is not None:
-                    raise RuntimeError(f"operator exited; see {log}")
-                await asyncio.sleep(0.2)
-            await watcher.stop()
-            done = {n: t for n in names if (t := watcher.done_at(n)) is not None}
-            latencies = [t - created_at[n] for n, t in done.items()]
-            total = max(done.values()) - started
-            return {
-                "workloads": count,
-                "converged": len(done),
-                "create_seconds": created,
-                "all_ready_seconds": total,
-                "p50": statistics.median(latencies),
-                "p99": percentile(latencies, 0.99),
-                "max": max(latencies),
-                "peak_rss_mib": peak_rss_mib(operator.pid),
+        async def create(name: str) -> None:
+            body = {
+                "apiVersion": "aigis.dev/v1alpha1",
+                "kind": "AIWorkload",
+                "metadata": {"name": name},
+                "spec": SPEC,
             }
+            async with clients:
+                created_at[name] = time.monotonic()
+                await kube.request("POST", path, body=body)
+
+        started = time.monotonic()
+        await asyncio.gather(*(create(n) for n in names))
+        created = time.monotonic() - started
+        deadline = started + 300
+        while time.monotonic() < deadline:
+            if all(watcher.done_at(n) for n in names):
+                break
+            if operator.process.poll() is not None:
+                raise RuntimeError(f"operator exited; see {log}")
+            await asyncio.sleep(0.2)
+        await watcher.stop()
+        done = {n: t for n in names if (t := watcher.done_at(n)) is not None}
+        latencies = [t - created_at[n] for n, t in done.items()]
+        total = max(done.values()) - started
+        return {
+            "workloads": count,
+            "converged": len(done),
+            "create_seconds": created,
+            "all_ready_seconds": total,
+            "p50": statistics.median(latencies),
+            "p99": percentile(latencies, 0.99),
+            "max": max(latencies),
+            "peak_rss_mib": operator.peak_memory_mib(),
+        }
     finally:
+        operator.stop()
         await kube.request("DELETE", f"/api/v1/namespaces/{namespace}")
         await kube.close()
 

@@ -33,6 +33,9 @@ from aigis.forensics import bundle
 from aigis.kube import KubeClient
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # for tests.support: the tests' way of starting aigis processes
+from tests.support.aigis_processes import start_operator  # noqa: E402
+
 SNAPSHOTS = "/apis/aigis.dev/v1alpha1/namespaces/{ns}/forensicsnapshots"
 
 
@@ -123,13 +126,6 @@ async def run_round(kube: KubeClient, ns: str, prefix: str, count: int) -> list[
     return [seen[u] - started[u] for u in seen]
 
 
-def peak_rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
 async def capture_rounds(kube: KubeClient, kubeconfig: str, count: int) -> None:
     ns = f"bench-fsnap-{uuid.uuid4().hex[:8]}"
     await kube.request("POST", "/api/v1/namespaces", body={"metadata": {"name": ns}})
@@ -146,15 +142,8 @@ async def capture_rounds(kube: KubeClient, kubeconfig: str, count: int) -> None:
     )  # fmt: skip
     while await kube.request("GET", f"/api/v1/namespaces/{ns}/serviceaccounts/default") is None:
         await asyncio.sleep(0.2)
-    log = Path(tempfile.mkdtemp()) / "operator.log"
-    argv = [
-        sys.executable, "-m", "aigis", "operator", "--namespace", ns, "--metrics-port", "0",
-        "--health-port", "0", "--network-policy-mode", "NetworkPolicy", "--log-level", "WARNING",
-    ]  # fmt: skip
-    with log.open("w") as out:
-        process = subprocess.Popen(
-            argv, env={**os.environ, "KUBECONFIG": kubeconfig}, stdout=out, stderr=subprocess.STDOUT
-        )
+    flags = ["--namespace", ns, "--network-policy-mode", "NetworkPolicy", "--log-level", "WARNING"]
+    operator = start_operator(kubeconfig, Path(tempfile.mkdtemp()) / "operator.log", extra=flags)
     try:
         await asyncio.sleep(3)
         for label, n in (("one pod", 1), (f"{count} pods at once", count)):
@@ -164,13 +153,9 @@ async def capture_rounds(kube: KubeClient, kubeconfig: str, count: int) -> None:
                     f"deletion -> bundle stored, {label}: p50 {percentile(times, 0.5):.2f} s, "
                     f"p99 {percentile(times, 0.99):.2f} s (n={len(times)})"
                 )
-        print(f"operator peak memory (VmHWM): {peak_rss_mib(process.pid):.0f} MiB")
+        print(f"operator peak memory (VmHWM): {operator.peak_memory_mib():.0f} MiB")
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        operator.stop()
         await kube.request("DELETE", f"/api/v1/namespaces/{ns}")
         await kube.close()
 

@@ -58,6 +58,11 @@ DASHBOARDS: dict[str, tuple[str, list[Panel]]] = {
                 "short",
                 [("max(aigis_forensics_pods_held)", "held")],
             ),
+            (
+                "Background audit findings (running workloads)",
+                "short",
+                [("sum by (rule, result) (aigis_audit_findings)", "{{rule}} {{result}}")],
+            ),
         ],
     ),
     "admission": (

@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
+from tests.support import aigis_processes
+from tests.support.aigis_processes import AigisProcess, free_port
 
 from aigis.devcluster import cluster as devcluster
 from aigis.devcluster.layout import Layout
@@ -216,48 +218,6 @@ def namespace(cluster: Cluster) -> Iterator[str]:
 REPO = _HERE.parents[1]
 
 
-def free_port() -> int:
-    """A free TCP port on loopback (the operator's listeners in tests bind 127.0.0.1 only)."""
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class RunningOperator:
-    """An `aigis operator` process started by a test, with its log and metrics endpoint."""
-
-    def __init__(self, process: subprocess.Popen[bytes], log: Path, metrics_port: int) -> None:
-        self.process = process
-        self.log = log
-        self.metrics_port = metrics_port
-
-    def metrics(self) -> str:
-        import urllib.request
-
-        url = f"http://127.0.0.1:{self.metrics_port}/metrics"
-        with urllib.request.urlopen(url, timeout=5) as response:
-            return str(response.read().decode())
-
-    def metrics_or_none(self) -> str | None:
-        assert self.process.poll() is None, self.log.read_text()[-4000:]
-        try:
-            return self.metrics()
-        except OSError:
-            return None
-
-    def stop(self) -> str:
-        """Stop the process; return its log."""
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-        return self.log.read_text()
-
-
 @pytest.fixture(scope="session")
 def crds_installed(cluster: Cluster) -> None:
     """The CRDs from crds/, applied the way a user would, and Established."""
@@ -290,35 +250,27 @@ def start_operator(
     crds_installed: None,
     static_hosts: Path,
     tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[Callable[..., RunningOperator]]:
+) -> Iterator[Callable[..., AigisProcess]]:
     """Start `aigis operator` (one per module) against the dev cluster with extra flags.
 
     Stopped at the end of the module; its log must hold no traceback.
     """
-    import os
-    import sys
+    started: list[AigisProcess] = []
 
-    started: list[RunningOperator] = []
-
-    def start(*extra: str) -> RunningOperator:
-        log = tmp_path_factory.mktemp("operator") / "operator.log"
-        metrics_port = free_port()
-        argv = [
-            sys.executable, "-m", "aigis", "operator",
-            "--metrics-address", "127.0.0.1", "--metrics-port", str(metrics_port),
-            "--health-address", "127.0.0.1", "--health-port", str(free_port()),
-            "--static-hosts", str(static_hosts), "--refresh-seconds", "2",
-            *extra,
-        ]  # fmt: skip
-        env = {**os.environ, "KUBECONFIG": cluster.kubeconfig}
-        with log.open("w") as out:
-            process = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT)
-        running = RunningOperator(process, log, metrics_port)
+    def start(*extra: str) -> AigisProcess:
+        running = aigis_processes.start_operator(
+            cluster.kubeconfig,
+            tmp_path_factory.mktemp("operator") / "operator.log",
+            metrics_port=free_port(),
+            health_port=free_port(),
+            extra=("--static-hosts", str(static_hosts), "--refresh-seconds", "2", *extra),
+        )
         started.append(running)
         cluster.wait_for("the operator's metrics endpoint", running.metrics_or_none)
         return running
 
     yield start
     for running in started:
-        text = running.stop()
-        assert "Traceback" not in text, text[-6000:]
+        running.stop()
+    for running in started:
+        running.assert_clean_log()

@@ -14,19 +14,15 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import subprocess
-import sys
-import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from tests.integration.conftest import Cluster, free_port, stand_in_crd
+from tests.integration.conftest import Cluster, stand_in_crd
+from tests.support.aigis_processes import AigisProcess, start_webhook
 
 from aigis.admission.mutation import KEY_PLACEHOLDER
 
@@ -40,39 +36,6 @@ GATEWAY_IMAGE = "registry.invalid/aigis/aigis:it"
 APP_IMAGE = "registry.invalid/shop/support-bot:1.4.2"
 MODEL_SERVER_IMAGE = "vllm/vllm-openai:v0.6.0"
 SYSTEM_NAMESPACES = ("kube-system", "kube-public", "kube-node-lease")
-
-
-@dataclass
-class RunningWebhook:
-    process: subprocess.Popen[bytes]
-    log: Path
-    port: int
-    metrics_port: int
-    aigis_namespace: str
-
-    def metrics(self) -> str:
-        url = f"http://127.0.0.1:{self.metrics_port}/metrics"
-        with urllib.request.urlopen(url, timeout=5) as response:
-            return str(response.read().decode())
-
-    def ready(self) -> bool:
-        assert self.process.poll() is None, self.log.read_text()[-4000:]
-        try:
-            url = f"http://127.0.0.1:{self.metrics_port}/readyz"
-            with urllib.request.urlopen(url, timeout=5) as response:
-                return bool(response.status == 200)
-        except OSError:
-            return False
-
-    def stop(self) -> str:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        return self.log.read_text()
 
 
 # --- manifests --------------------------------------------------------------------------------
@@ -209,50 +172,44 @@ def make_namespace(cluster: Cluster) -> Iterator[Callable[[str], str]]:
 
 
 @pytest.fixture(scope="module")
+def aigis_namespace(make_namespace: Callable[[str], str]) -> str:
+    """aigis's own namespace for the webhook. It carries the scope and enforce labels on
+    purpose: the webhook must leave it alone all the same."""
+    return make_namespace("enforce")
+
+
+@pytest.fixture(scope="module")
 def webhook(
     cluster: Cluster,
     crds_installed: None,
-    make_namespace: Callable[[str], str],
+    aigis_namespace: str,
     tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[RunningWebhook]:
-    """`aigis webhook` on loopback, registered by URL, with one Enforce and one Audit policy.
-
-    aigis's own namespace carries the scope and enforce labels on purpose: the webhook must
-    leave it alone all the same.
-    """
-    aigis_namespace = make_namespace("enforce")
+) -> Iterator[AigisProcess]:
+    """`aigis webhook` on loopback, registered by URL, with one Enforce and one Audit policy."""
     for policy in (
         cluster_policy(ENFORCE_POLICY, "enforce", enforcement="Enforce", shadowAI="Enforce"),
         cluster_policy(AUDIT_POLICY, "audit", enforcement="Audit", shadowAI="Audit"),
     ):
         cluster.apply(policy)
-    log = tmp_path_factory.mktemp("webhook") / "webhook.log"
-    port, metrics_port = free_port(), free_port()
-    argv = [
-        sys.executable, "-m", "aigis", "webhook",
-        "--listen", f"127.0.0.1:{port}",
-        "--metrics-listen", f"127.0.0.1:{metrics_port}",
-        "--webhook-url", f"https://127.0.0.1:{port}",
-        "--aigis-namespace", aigis_namespace,
-        "--configuration-name", CONFIGURATION,
-        "--scope", f"{SCOPE_LABEL}={RUN}",
-        "--gateway-image", GATEWAY_IMAGE,
-    ]  # fmt: skip
-    env = {**os.environ, "KUBECONFIG": cluster.kubeconfig}
-    with log.open("w") as out:
-        process = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT)
-    running = RunningWebhook(process, log, port, metrics_port, aigis_namespace)
+    running = start_webhook(
+        cluster.kubeconfig,
+        tmp_path_factory.mktemp("webhook") / "webhook.log",
+        aigis_namespace=aigis_namespace,
+        configuration_name=CONFIGURATION,
+        scope=f"{SCOPE_LABEL}={RUN}",
+        gateway_image=GATEWAY_IMAGE,
+    )
     try:
         cluster.wait_for("the webhook to be ready", running.ready)
         cluster.wait_for("the Fail entry of the Enforce policy", lambda: _fail_entries(cluster))
         yield running
     finally:
-        text = running.stop()
+        running.stop()
         for kind in ("validatingwebhookconfiguration", "mutatingwebhookconfiguration"):
             cluster.kubectl("delete", kind, CONFIGURATION, "--ignore-not-found", check=False)
         for name in (ENFORCE_POLICY, AUDIT_POLICY):
             cluster.kubectl("delete", "aiclusterpolicy", name, "--ignore-not-found", check=False)
-        assert "Traceback" not in text, text[-6000:]
+        running.assert_clean_log()
 
 
 def _fail_entries(cluster: Cluster) -> list[str]:
@@ -266,7 +223,7 @@ def _fail_entries(cluster: Cluster) -> list[str]:
 
 @pytest.fixture(scope="module")
 def enforce_ns(
-    webhook: RunningWebhook, cluster: Cluster, make_namespace: Callable[[str], str]
+    webhook: AigisProcess, cluster: Cluster, make_namespace: Callable[[str], str]
 ) -> str:
     name = make_namespace("enforce")
     # Wait until the API server calls the webhook for this namespace and it refuses shadow AI.
@@ -278,9 +235,7 @@ def enforce_ns(
 
 
 @pytest.fixture(scope="module")
-def audit_ns(
-    webhook: RunningWebhook, cluster: Cluster, make_namespace: Callable[[str], str]
-) -> str:
+def audit_ns(webhook: AigisProcess, cluster: Cluster, make_namespace: Callable[[str], str]) -> str:
     name = make_namespace("audit")
     cluster.wait_for(
         "the webhook to warn about shadow AI in the Audit namespace",
@@ -293,7 +248,7 @@ def audit_ns(
 
 
 def test_registered_configurations_exclude_the_system_namespaces_and_fail_open_by_default(
-    cluster: Cluster, webhook: RunningWebhook
+    cluster: Cluster, webhook: AigisProcess, aigis_namespace: str
 ) -> None:
     for kind in ("validatingwebhookconfiguration", "mutatingwebhookconfiguration"):
         configuration = cluster.get_json(kind, CONFIGURATION)
@@ -309,7 +264,7 @@ def test_registered_configurations_exclude_the_system_namespaces_and_fail_open_b
             excluded = next(
                 e["values"] for e in expressions if e["key"] == "kubernetes.io/metadata.name"
             )
-            assert set(excluded) == {*SYSTEM_NAMESPACES, webhook.aigis_namespace}
+            assert set(excluded) == {*SYSTEM_NAMESPACES, aigis_namespace}
             assert {"key": SCOPE_LABEL, "operator": "In", "values": [RUN]} in expressions
             # Fail entries come from Enforce policies; others' (on a shared cluster) are
             # harmless here, since the scope requirement above limits them to this run.
@@ -328,9 +283,9 @@ def test_registered_configurations_exclude_the_system_namespaces_and_fail_open_b
 
 
 def test_certificates_are_kept_in_a_secret_and_trusted_by_the_configuration(
-    cluster: Cluster, webhook: RunningWebhook
+    cluster: Cluster, webhook: AigisProcess, aigis_namespace: str
 ) -> None:
-    secret = cluster.get_json("secret", "aigis-webhook-tls", "-n", webhook.aigis_namespace)
+    secret = cluster.get_json("secret", "aigis-webhook-tls", "-n", aigis_namespace)
     assert secret["type"] == "kubernetes.io/tls"
     assert set(secret["data"]) == {"tls.crt", "tls.key", "ca.crt", "ca.key"}
     configuration = cluster.get_json("validatingwebhookconfiguration", CONFIGURATION)
@@ -431,7 +386,7 @@ def test_an_undeclared_ray_cluster_serving_a_model_is_refused_in_enforce(
 
 
 def test_an_undeclared_model_server_is_warned_and_recorded_in_audit(
-    cluster: Cluster, audit_ns: str, webhook: RunningWebhook
+    cluster: Cluster, audit_ns: str, webhook: AigisProcess
 ) -> None:
     result = apply(cluster, audit_ns, model_server_pod("llm-audit"))
     assert result.returncode == 0, result.stderr
@@ -500,7 +455,7 @@ def test_an_invalid_aiworkload_is_refused_with_the_field(cluster: Cluster, enfor
     assert "aiworkload/invalid" in result.stderr
 
 
-def test_an_invalid_cluster_policy_is_refused(cluster: Cluster, webhook: RunningWebhook) -> None:
+def test_an_invalid_cluster_policy_is_refused(cluster: Cluster, webhook: AigisProcess) -> None:
     bad = cluster_policy(f"it-admission-{RUN}-bad", "none", allowedRegions=["atlantis"])
     result = apply(cluster, None, bad)
     assert result.returncode != 0, "an invalid policy must not be stored"
@@ -509,7 +464,7 @@ def test_an_invalid_cluster_policy_is_refused(cluster: Cluster, webhook: Running
 
 @pytest.mark.parametrize("system", SYSTEM_NAMESPACES)
 def test_system_namespaces_are_never_touched(
-    cluster: Cluster, webhook: RunningWebhook, enforce_ns: str, system: str
+    cluster: Cluster, webhook: AigisProcess, enforce_ns: str, system: str
 ) -> None:
     """Even labelled into this run's Enforce scope, a system namespace is left alone.
 
@@ -536,22 +491,24 @@ def test_system_namespaces_are_never_touched(
     assert "initContainers" not in json.loads(created.stdout)["spec"]
 
 
-def test_aigis_own_namespace_is_never_touched(cluster: Cluster, webhook: RunningWebhook) -> None:
-    result = apply(cluster, webhook.aigis_namespace, model_server_pod(), dry_run=True)
+def test_aigis_own_namespace_is_never_touched(
+    cluster: Cluster, webhook: AigisProcess, aigis_namespace: str
+) -> None:
+    result = apply(cluster, aigis_namespace, model_server_pod(), dry_run=True)
     assert result.returncode == 0, result.stderr
 
 
 def test_outage_fails_open_outside_enforce_namespaces(
     cluster: Cluster,
-    webhook: RunningWebhook,
+    webhook: AigisProcess,
     enforce_ns: str,
     audit_ns: str,
     make_namespace: Callable[[str], str],
 ) -> None:
     """Last: stops the webhook. Pods are still admitted where no Enforce policy governs."""
     plain = make_namespace("none")
-    text = webhook.stop()
-    assert "Traceback" not in text, text[-6000:]
+    webhook.stop()
+    webhook.assert_clean_log()
     for namespace in (audit_ns, plain):
         result = apply(cluster, namespace, model_server_pod("while-down"), dry_run=True)
         assert result.returncode == 0, result.stderr

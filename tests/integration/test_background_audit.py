@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.integration.conftest import Cluster, RunningOperator
+from tests.integration.conftest import Cluster
+from tests.support.aigis_processes import AigisProcess
 
 REPO = Path(__file__).resolve().parents[2]
 POLICYREPORT_CRD = REPO / "charts" / "aigis" / "files" / "policyreports.wgpolicyk8s.io.yaml"
@@ -132,7 +133,7 @@ def metric(text: str, name: str, **labels: str) -> float:
 def test_the_audit_finds_reports_and_clears(
     cluster: Cluster,
     governed: str,
-    start_operator: Callable[..., RunningOperator],
+    start_operator: Callable[..., AigisProcess],
 ) -> None:
     ns = governed
     # Workloads that predate the policy and the operator (no webhook judges this namespace).
@@ -227,7 +228,7 @@ def operator_knows_audit_interval() -> bool:
 def test_the_periodic_pass_sees_a_fixed_deployment(
     cluster: Cluster,
     governed: str,
-    start_operator: Callable[..., RunningOperator],
+    start_operator: Callable[..., AigisProcess],
 ) -> None:
     """Workloads are not watched: a Deployment changed after the start is judged again by the
     next periodic pass (`--audit-interval`)."""

@@ -18,16 +18,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
 import ssl
 import subprocess
-import sys
 import threading
-import urllib.request
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +32,7 @@ import pytest
 import yaml
 from aiohttp import web
 from tests.integration.conftest import Cluster, stand_in_crd
+from tests.support.aigis_processes import AigisProcess, free_ports, start_operator, start_webhook
 
 from aigis.admission.templates import TEMPLATE_KINDS
 
@@ -346,63 +343,6 @@ def token_kubeconfig(
     return path
 
 
-@dataclass
-class Process:
-    process: subprocess.Popen[bytes]
-    log: Path
-
-    def alive(self) -> None:
-        assert self.process.poll() is None, self.log.read_text()[-4000:]
-
-    def stop(self) -> str:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        return self.log.read_text()
-
-
-def start(argv: list[str], kubeconfig: Path, log: Path) -> Process:
-    env = {**os.environ, "KUBECONFIG": str(kubeconfig)}
-    with log.open("w") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "aigis", *argv], env=env, stdout=out, stderr=subprocess.STDOUT
-        )
-    return Process(process, log)
-
-
-def free_ports(count: int) -> list[int]:
-    """Distinct free loopback ports below the kernel's ephemeral range: a port from that range
-    can be taken by any outgoing connection (the proxies make many) before the process that
-    was meant to listen on it binds it."""
-    import random
-    import socket
-
-    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
-    ports: list[int] = []
-    while len(ports) < count:
-        port = random.randrange(max(1024, low - 12000), low)
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-        if port not in ports:
-            ports.append(port)
-    return ports
-
-
-def ok(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 (http://127.0.0.1)
-            return bool(response.status == 200)
-    except OSError:
-        return False
-
-
 @pytest.fixture(scope="module")
 def app_namespace(cluster: Cluster, release: str) -> Iterator[str]:
     name = f"it-chart-app-{RUN}"
@@ -439,7 +379,7 @@ def processes(
     app_namespace: str,
     static_hosts: Path,
     tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[dict[str, tuple[Process, RecordingProxy]]]:
+) -> Iterator[dict[str, tuple[AigisProcess, RecordingProxy]]]:
     """The webhook and the operator, each with its chart ServiceAccount's token, each talking to
     the API server through a recording proxy of its own."""
     tmp = tmp_path_factory.mktemp("chart-identities")
@@ -449,79 +389,44 @@ def processes(
     servers = {name: proxy.start() for name, proxy in proxies.items()}
     webhook_sa, operator_sa = f"{RELEASE}-aigis-webhook", f"{RELEASE}-aigis-operator"
     port, metrics_port, operator_metrics, operator_health = free_ports(4)
-    webhook_argv = [
-        "webhook",
-        "--listen",
-        f"127.0.0.1:{port}",
-        "--metrics-listen",
-        f"127.0.0.1:{metrics_port}",
-        "--webhook-url",
-        f"https://127.0.0.1:{port}",
-        "--aigis-namespace",
-        release,
-        "--configuration-name",
-        CONFIGURATION,
-        "--scope",
-        f"{SCOPE_LABEL}={RUN}",
-        "--gateway-image",
-        GATEWAY_IMAGE,
-    ]
-    webhook = start(
-        webhook_argv,
+    webhook = start_webhook(
         token_kubeconfig(
             cluster, release, webhook_sa, tmp / "webhook.kubeconfig", servers["webhook"]
         ),
         tmp / "webhook.log",
+        port=port,
+        metrics_port=metrics_port,
+        aigis_namespace=release,
+        configuration_name=CONFIGURATION,
+        scope=f"{SCOPE_LABEL}={RUN}",
+        gateway_image=GATEWAY_IMAGE,
     )
-    operator_argv = [
-        "operator",
-        "--namespace",
-        app_namespace,
-        "--aigis-namespace",
-        release,
-        "--metrics-address",
-        "127.0.0.1",
-        "--metrics-port",
-        str(operator_metrics),
-        "--health-address",
-        "127.0.0.1",
-        "--health-port",
-        str(operator_health),
-        "--static-hosts",
-        str(static_hosts),
-        "--refresh-seconds",
-        "2",
-    ]
-    operator = start(
-        operator_argv,
+    operator = start_operator(
         token_kubeconfig(
             cluster, release, operator_sa, tmp / "operator.kubeconfig", servers["operator"]
         ),
         tmp / "operator.log",
+        metrics_port=operator_metrics,
+        health_port=operator_health,
+        extra=[
+            *("--namespace", app_namespace, "--aigis-namespace", release),
+            *("--static-hosts", str(static_hosts), "--refresh-seconds", "2"),
+        ],
     )
     try:
-
-        def webhook_ready() -> bool:
-            webhook.alive()
-            return ok(f"http://127.0.0.1:{metrics_port}/readyz")
-
-        cluster.wait_for("the webhook (chart identity) to be ready", webhook_ready, timeout=90)
-
-        def operator_up() -> bool:
-            operator.alive()
-            return ok(f"http://127.0.0.1:{operator_metrics}/metrics")
-
-        cluster.wait_for("the operator (chart identity) to serve metrics", operator_up)
+        cluster.wait_for("the webhook (chart identity) to be ready", webhook.ready, timeout=90)
+        cluster.wait_for("the operator (chart identity) to serve metrics", operator.metrics_or_none)
         yield {
             "webhook": (webhook, proxies["webhook"]),
             "operator": (operator, proxies["operator"]),
         }
     finally:
-        logs = {"webhook": webhook.stop(), "operator": operator.stop()}
+        webhook.stop()
+        operator.stop()
         for proxy in proxies.values():
             proxy.stop()
-        for name, text in logs.items():
-            assert "Traceback" not in text, f"{name}:\n{text[-6000:]}"
+        webhook.assert_clean_log()
+        operator.assert_clean_log()
 
 
 def _apply(cluster: Cluster, namespace: str, *docs: dict[str, Any], dry_run: bool = False) -> Any:
@@ -533,7 +438,7 @@ def test_aigis_runs_a_scenario_under_the_chart_rbac(
     cluster: Cluster,
     release: str,
     app_namespace: str,
-    processes: dict[str, tuple[Process, RecordingProxy]],
+    processes: dict[str, tuple[AigisProcess, RecordingProxy]],
 ) -> None:
     operator, _ = processes["operator"]
     ns = app_namespace
@@ -667,7 +572,7 @@ def test_aigis_runs_a_scenario_under_the_chart_rbac(
 def test_every_granted_permission_is_used_or_explained(
     cluster: Cluster,
     release: str,
-    processes: dict[str, tuple[Process, RecordingProxy]],
+    processes: dict[str, tuple[AigisProcess, RecordingProxy]],
 ) -> None:
     """Runs after the scenario (same module): what the chart grants minus what the processes
     asked for must be in KNOWN_UNUSED, with its reason. Prints the unused rules."""

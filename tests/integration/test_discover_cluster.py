@@ -4,26 +4,16 @@ draft AIWorkload applies cleanly, and once applied the server counts as declared
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import yaml
-from tests.integration.conftest import REPO, Cluster
+from tests.integration.conftest import Cluster
+from tests.support.aigis_processes import run_aigis
 
 
 def discover(cluster: Cluster, *args: str) -> list[dict[str, Any]]:
-    result = subprocess.run(
-        [sys.executable, "-m", "aigis", "discover", "-o", "json", *args],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-        cwd=REPO,
-        env={**os.environ, "KUBECONFIG": cluster.kubeconfig},
-    )
+    result = run_aigis(cluster.kubeconfig, "discover", "-o", "json", *args)
     assert result.returncode == 0, result.stderr
     return [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
 

@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.integration.conftest import Cluster, RunningOperator
+from tests.integration.conftest import Cluster
+from tests.support.aigis_processes import AigisProcess
 
 BOT_SPEC: dict[str, Any] = {
     "selector": {"matchLabels": {"app": "bot"}},
@@ -28,7 +29,7 @@ BOT_SPEC: dict[str, Any] = {
 
 
 @pytest.fixture(scope="module")
-def operator(start_operator: Callable[..., RunningOperator]) -> RunningOperator:
+def operator(start_operator: Callable[..., AigisProcess]) -> AigisProcess:
     return start_operator("--network-policy-mode", "NetworkPolicy")
 
 
@@ -66,7 +67,7 @@ def egress_peers(policy: dict[str, Any]) -> list[Any]:
 
 
 def test_exact_network_policy_for_a_sample(
-    cluster: Cluster, namespace: str, operator: RunningOperator
+    cluster: Cluster, namespace: str, operator: AigisProcess
 ) -> None:
     cluster.apply(workload("bot", BOT_SPEC), namespace)
     obj = cluster.wait_for("bot reconciled", reconciled(cluster, namespace, "bot"))
@@ -114,7 +115,7 @@ def test_exact_network_policy_for_a_sample(
 
 
 def test_update_drift_repair_and_garbage_collection(
-    cluster: Cluster, namespace: str, operator: RunningOperator
+    cluster: Cluster, namespace: str, operator: AigisProcess
 ) -> None:
     cluster.apply(workload("bot", BOT_SPEC), namespace)
     cluster.wait_for("aigis-bot", lambda: network_policy(cluster, namespace, "aigis-bot"))
@@ -193,7 +194,7 @@ def test_update_drift_repair_and_garbage_collection(
 def test_host_outside_data_regions_is_non_compliant_and_left_out(
     cluster: Cluster,
     namespace: str,
-    operator: RunningOperator,
+    operator: AigisProcess,
     host: str,
     rule: str,
     message: str,
@@ -221,7 +222,7 @@ def test_host_outside_data_regions_is_non_compliant_and_left_out(
 
 
 def test_audit_mode_writes_no_policy(
-    cluster: Cluster, namespace: str, operator: RunningOperator
+    cluster: Cluster, namespace: str, operator: AigisProcess
 ) -> None:
     cluster.apply(workload("bot", {**BOT_SPEC, "enforcement": "Audit"}), namespace)
     obj = cluster.wait_for("bot reconciled", reconciled(cluster, namespace, "bot"))
@@ -232,7 +233,7 @@ def test_audit_mode_writes_no_policy(
 
 
 def test_dns_answers_are_refreshed(
-    cluster: Cluster, namespace: str, operator: RunningOperator, static_hosts: Path
+    cluster: Cluster, namespace: str, operator: AigisProcess, static_hosts: Path
 ) -> None:
     spec = {**BOT_SPEC, "egress": [{"host": "eu.api.openai.com"}]}
     cluster.apply(workload("bot", spec), namespace)
@@ -255,7 +256,7 @@ def test_dns_answers_are_refreshed(
 
 
 def test_cluster_policy_governs_labelled_namespaces(
-    cluster: Cluster, namespace: str, operator: RunningOperator
+    cluster: Cluster, namespace: str, operator: AigisProcess
 ) -> None:
     policy_name = f"only-us-{namespace}"
     cluster.kubectl("label", "namespace", namespace, f"policy-test={namespace}")
@@ -305,7 +306,7 @@ def test_cluster_policy_governs_labelled_namespaces(
 
 
 def test_gateway_config_map_is_rendered_owned_and_repaired(
-    cluster: Cluster, namespace: str, operator: RunningOperator
+    cluster: Cluster, namespace: str, operator: AigisProcess
 ) -> None:
     spec = {
         **BOT_SPEC,

@@ -12,7 +12,8 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from tests.integration.conftest import Cluster, RunningOperator, stand_in_crd
+from tests.integration.conftest import Cluster, stand_in_crd
+from tests.support.aigis_processes import AigisProcess
 
 STAND_IN_CRD = stand_in_crd(
     "cilium.io", "CiliumNetworkPolicy", "ciliumnetworkpolicies", "v2", short_names=("cnp",)
@@ -26,7 +27,7 @@ def cilium_crd(cluster: Cluster) -> Iterator[None]:
 
 
 @pytest.fixture(scope="module")
-def operator(cilium_crd: None, start_operator: Callable[..., RunningOperator]) -> RunningOperator:
+def operator(cilium_crd: None, start_operator: Callable[..., AigisProcess]) -> AigisProcess:
     return start_operator("--network-policy-mode", "Auto")
 
 
@@ -38,7 +39,7 @@ def cilium_policy(cluster: Cluster, namespace: str, name: str) -> dict[str, Any]
 
 
 def test_auto_mode_writes_both_kinds_with_fqdns(
-    cluster: Cluster, namespace: str, operator: RunningOperator
+    cluster: Cluster, namespace: str, operator: AigisProcess
 ) -> None:
     cluster.apply(
         {
@@ -88,7 +89,7 @@ def test_auto_mode_writes_both_kinds_with_fqdns(
 
 
 def test_pods_matched_counts_the_covered_pods(
-    cluster: Cluster, namespace: str, operator: RunningOperator
+    cluster: Cluster, namespace: str, operator: AigisProcess
 ) -> None:
     cluster.apply(
         {

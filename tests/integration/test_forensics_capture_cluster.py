@@ -13,16 +13,14 @@ it is started: it plays an operator that died mid-capture.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.integration.conftest import Cluster, RunningOperator
+from tests.integration.conftest import Cluster
+from tests.support.aigis_processes import AigisProcess, run_aigis
 
 FINALIZER = "aigis.dev/forensics"
 WORKLOAD = "bot"
@@ -76,8 +74,8 @@ def workload(cluster: Cluster, ns: str, crds_installed: None) -> str:
 
 @pytest.fixture(scope="module")
 def operator(
-    start_operator: Callable[..., RunningOperator], ns: str, doomed: str, workload: str
-) -> RunningOperator:
+    start_operator: Callable[..., AigisProcess], ns: str, doomed: str, workload: str
+) -> AigisProcess:
     return start_operator(*operator_args(ns, doomed))
 
 
@@ -105,17 +103,6 @@ def covered_pod(name: str, *, schedulable: bool = True) -> dict[str, Any]:
         },
         "spec": spec,
     }
-
-
-def aigis(cluster: Cluster, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "aigis", *args],
-        env={**os.environ, "KUBECONFIG": cluster.kubeconfig},
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
 
 
 def running_pod(cluster: Cluster, ns: str, manifest: dict[str, Any]) -> dict[str, Any]:
@@ -162,7 +149,7 @@ def test_a_capture_interrupted_by_an_operator_restart_completes(
     ns: str,
     doomed: str,
     workload: str,
-    start_operator: Callable[..., RunningOperator],
+    start_operator: Callable[..., AigisProcess],
 ) -> None:
     pod = running_pod(cluster, ns, covered_pod("restart-1"))
     uid = pod["metadata"]["uid"]
@@ -188,14 +175,14 @@ def test_a_capture_interrupted_by_an_operator_restart_completes(
     done = stored(cluster, ns, name)
     assert done["status"]["complete"] is True, done["status"]
     cluster.wait_for("the pod gone", lambda: gone(cluster, ns, "pod", "restart-1"))
-    result = aigis(cluster, "forensics", "verify", name, "-n", ns)
+    result = run_aigis(cluster.kubeconfig, "forensics", "verify", name, "-n", ns)
     assert result.returncode == 0, result.stdout + result.stderr
     # The later tests start their own; two operators on one namespace would both capture.
     assert "Traceback" not in restarted.stop()
 
 
 def test_a_deleted_pod_leaves_a_snapshot_that_verifies_and_a_changed_byte_is_named(
-    cluster: Cluster, ns: str, operator: RunningOperator, tmp_path: Path
+    cluster: Cluster, ns: str, operator: AigisProcess, tmp_path: Path
 ) -> None:
     pod = running_pod(cluster, ns, covered_pod("bot-1"))
     name = f"fsnap-{pod['metadata']['uid']}"
@@ -225,31 +212,31 @@ def test_a_deleted_pod_leaves_a_snapshot_that_verifies_and_a_changed_byte_is_nam
     ).stdout.split()  # fmt: skip
     assert "EvidenceCaptured" in reasons
 
-    verified = aigis(cluster, "forensics", "verify", name, "-n", ns)
+    verified = run_aigis(cluster.kubeconfig, "forensics", "verify", name, "-n", ns)
     assert verified.returncode == 0, verified.stdout + verified.stderr
-    listed = aigis(cluster, "forensics", "list", "-n", ns)
+    listed = run_aigis(cluster.kubeconfig, "forensics", "list", "-n", ns)
     assert name in listed.stdout
     assert "bot-1" in listed.stdout
 
     out = tmp_path / "export"
-    exported = aigis(cluster, "forensics", "export", name, "-n", ns, "-o", str(out))
+    exported = run_aigis(cluster.kubeconfig, "forensics", "export", name, "-n", ns, "-o", str(out))
     assert exported.returncode == 0, exported.stdout + exported.stderr
     pod_json = json.loads((out / "artifacts" / "pod.json").read_text())
     assert "sk-test" not in json.dumps(pod_json)
-    assert aigis(cluster, "forensics", "verify", str(out)).returncode == 0
+    assert run_aigis(cluster.kubeconfig, "forensics", "verify", str(out)).returncode == 0
 
     log = out / "artifacts" / "logs" / "app.log"
     data = bytearray(log.read_bytes())
     data[0] ^= 0x20
     log.write_bytes(bytes(data))
-    tampered = aigis(cluster, "forensics", "verify", str(out))
+    tampered = run_aigis(cluster.kubeconfig, "forensics", "verify", str(out))
     assert tampered.returncode == 1, tampered.stdout + tampered.stderr
     assert "logs/app.log" in tampered.stdout
     assert "pod.json" not in tampered.stdout
 
 
 def test_a_pod_without_logs_yields_an_incomplete_bundle_with_the_reason(
-    cluster: Cluster, ns: str, operator: RunningOperator
+    cluster: Cluster, ns: str, operator: AigisProcess
 ) -> None:
     cluster.apply(covered_pod("pending-1", schedulable=False), ns)
     pod = cluster.get_json("pod", "pending-1", "-n", ns)
@@ -263,11 +250,11 @@ def test_a_pod_without_logs_yields_an_incomplete_bundle_with_the_reason(
     assert status["complete"] is False
     assert any(r.startswith("logs/app.log: ") for r in status["reasons"]), status["reasons"]
     assert "pod.json" in {a["name"] for a in status["artifacts"]}
-    assert aigis(cluster, "forensics", "verify", name, "-n", ns).returncode == 0
+    assert run_aigis(cluster.kubeconfig, "forensics", "verify", name, "-n", ns).returncode == 0
 
 
 def test_a_pod_force_deleted_with_grace_period_zero_still_leaves_its_evidence(
-    cluster: Cluster, ns: str, operator: RunningOperator
+    cluster: Cluster, ns: str, operator: AigisProcess
 ) -> None:
     """`kubectl delete --grace-period=0 --force` skips the grace period, not the finalizer: the
     capture still runs, and the pod goes once its snapshot is stored."""
@@ -279,11 +266,11 @@ def test_a_pod_force_deleted_with_grace_period_zero_still_leaves_its_evidence(
     done = stored(cluster, ns, name)
     cluster.wait_for("the pod gone", lambda: gone(cluster, ns, "pod", "forced-1"))
     assert "pod.json" in {a["name"] for a in done["status"]["artifacts"]}
-    assert aigis(cluster, "forensics", "verify", name, "-n", ns).returncode == 0
+    assert run_aigis(cluster.kubeconfig, "forensics", "verify", name, "-n", ns).returncode == 0
 
 
 def test_a_running_pod_is_captured_on_demand_without_stopping(
-    cluster: Cluster, ns: str, operator: RunningOperator
+    cluster: Cluster, ns: str, operator: AigisProcess
 ) -> None:
     pod = running_pod(cluster, ns, covered_pod("live-1"))
     uid = pod["metadata"]["uid"]
@@ -322,12 +309,15 @@ def test_a_running_pod_is_captured_on_demand_without_stopping(
     )
     by_hand = stored(cluster, ns, "asked-by-hand")
     assert by_hand["status"]["complete"] is True
-    assert aigis(cluster, "forensics", "verify", "asked-by-hand", "-n", ns).returncode == 0
+    assert (
+        run_aigis(cluster.kubeconfig, "forensics", "verify", "asked-by-hand", "-n", ns).returncode
+        == 0
+    )
     assert cluster.get_json("pod", "live-1", "-n", ns)["status"]["phase"] == "Running"
 
 
 def test_an_expired_snapshot_is_deleted_with_its_bytes(
-    cluster: Cluster, ns: str, operator: RunningOperator
+    cluster: Cluster, ns: str, operator: AigisProcess
 ) -> None:
     running_pod(cluster, ns, covered_pod("old-1"))
     cluster.apply(
@@ -359,7 +349,7 @@ def test_an_expired_snapshot_is_deleted_with_its_bytes(
 
 
 def test_deleting_a_namespace_completes_and_its_evidence_goes_to_the_aigis_namespace(
-    cluster: Cluster, ns: str, doomed: str, operator: RunningOperator
+    cluster: Cluster, ns: str, doomed: str, operator: AigisProcess
 ) -> None:
     pod = running_pod(cluster, doomed, covered_pod("doomed-1"))
     name = f"fsnap-{pod['metadata']['uid']}"
@@ -375,4 +365,4 @@ def test_deleting_a_namespace_completes_and_its_evidence_goes_to_the_aigis_names
     assert done["spec"]["pod"]["name"] == "doomed-1"
     # No AIWorkload in the doomed namespace: stored, and incomplete for that reason.
     assert any(r.startswith("workload.json: ") for r in done["status"]["reasons"])
-    assert aigis(cluster, "forensics", "verify", name, "-n", ns).returncode == 0
+    assert run_aigis(cluster.kubeconfig, "forensics", "verify", name, "-n", ns).returncode == 0

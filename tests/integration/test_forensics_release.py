@@ -14,10 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
-import subprocess
-import sys
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -25,7 +22,8 @@ from typing import Any
 
 import pytest
 from kubernetes import client, config
-from tests.integration.conftest import Cluster, RunningOperator
+from tests.integration.conftest import Cluster
+from tests.support.aigis_processes import AigisProcess, run_aigis
 
 from aigis.controller.forensics import HeldPod, HoldSummary, held_pods, list_covered_pods
 from aigis.kube import KubeClient
@@ -43,7 +41,7 @@ def watched(cluster: Cluster) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def operator(start_operator: Callable[..., RunningOperator], watched: str) -> RunningOperator:
+def operator(start_operator: Callable[..., AigisProcess], watched: str) -> AigisProcess:
     return start_operator("--namespace", watched, "--network-policy-mode", "NetworkPolicy")
 
 
@@ -79,18 +77,6 @@ def held(cluster: Cluster) -> Iterator[Held]:
 
         yield held_in
         loop.run(kube.close())
-
-
-def aigis(cluster: Cluster, *args: str) -> subprocess.CompletedProcess[str]:
-    """`aigis ARGS` as a person runs it, with the dev cluster's kubeconfig."""
-    return subprocess.run(
-        [sys.executable, "-m", "aigis", *args],
-        env={**os.environ, "KUBECONFIG": cluster.kubeconfig},
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
 
 
 def pod_or_none(cluster: Cluster, name: str, namespace: str) -> dict[str, Any] | None:
@@ -139,7 +125,7 @@ def test_without_the_operator_a_held_pod_is_reported_and_released_by_hand(
         assert terminating["metadata"]["deletionTimestamp"]
         assert terminating["metadata"]["finalizers"] == [FINALIZER]
 
-        result = aigis(cluster, "forensics", "release", "--namespace", namespace)
+        result = run_aigis(cluster.kubeconfig, "forensics", "release", "--namespace", namespace)
 
         assert result.returncode == 0, result.stdout + result.stderr
         assert f"released: pod {namespace}/held-1" in result.stdout
@@ -163,7 +149,9 @@ def test_dry_run_changes_nothing(cluster: Cluster, namespace: str, held: Held) -
         before = pod_or_none(cluster, "held-2", namespace)
         assert before is not None
 
-        result = aigis(cluster, "forensics", "release", "-n", namespace, "held-2", "--dry-run")
+        result = run_aigis(
+            cluster.kubeconfig, "forensics", "release", "-n", namespace, "held-2", "--dry-run"
+        )
 
         assert result.returncode == 0, result.stdout + result.stderr
         assert f"would-release: pod {namespace}/held-2" in result.stdout
@@ -182,7 +170,9 @@ def test_a_named_pod_that_is_not_being_deleted_keeps_its_finalizer(
 ) -> None:
     cluster.apply(injected_pod("alive-2", [FINALIZER]), namespace)
     try:
-        result = aigis(cluster, "forensics", "release", "-n", namespace, "alive-2", "missing")
+        result = run_aigis(
+            cluster.kubeconfig, "forensics", "release", "-n", namespace, "alive-2", "missing"
+        )
 
         assert result.returncode == 1, result.stdout + result.stderr
         assert f"not-terminating: pod {namespace}/alive-2" in result.stdout
@@ -195,13 +185,13 @@ def test_a_named_pod_that_is_not_being_deleted_keeps_its_finalizer(
 
 
 def test_the_command_refuses_pod_names_across_all_namespaces(cluster: Cluster) -> None:
-    result = aigis(cluster, "forensics", "release", "--all-namespaces", "some-pod")
+    result = run_aigis(cluster.kubeconfig, "forensics", "release", "--all-namespaces", "some-pod")
     assert result.returncode == 2
     assert "--all-namespaces" in result.stderr
 
 
 def test_terminating_injected_pod_is_released_with_a_recorded_reason(
-    cluster: Cluster, watched: str, operator: RunningOperator
+    cluster: Cluster, watched: str, operator: AigisProcess
 ) -> None:
     namespace = watched
     cluster.apply(injected_pod("bot-1", ["aigis.dev/forensics"]), namespace)
@@ -234,9 +224,7 @@ def test_terminating_injected_pod_is_released_with_a_recorded_reason(
     assert re.search(r"^aigis_forensics_oldest_held_seconds \S+$", text, re.M)
 
 
-def test_other_finalizers_are_kept(
-    cluster: Cluster, watched: str, operator: RunningOperator
-) -> None:
+def test_other_finalizers_are_kept(cluster: Cluster, watched: str, operator: AigisProcess) -> None:
     namespace = watched
     cluster.apply(injected_pod("bot-2", ["aigis.dev/forensics", "example.com/keep"]), namespace)
     cluster.kubectl("delete", "pod", "bot-2", "-n", namespace, "--wait=false")

@@ -16,7 +16,6 @@ import json
 import os
 import socket
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -28,7 +27,8 @@ import boto3
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
-from tests.integration.conftest import Cluster, RunningOperator
+from tests.integration.conftest import Cluster
+from tests.support.aigis_processes import AigisProcess, free_port, run_aigis
 
 from aigis.forensics import bundle
 from aigis.forensics.s3 import S3Settings, S3Storage
@@ -48,12 +48,6 @@ def versitygw() -> Path:
             timeout=1800,
         )
     return binary
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -223,7 +217,7 @@ def ns(cluster: Cluster, crds_installed: None, endpoint: str, bucket: str) -> It
 
 
 @pytest.fixture(scope="module")
-def operator(start_operator: Callable[..., RunningOperator], ns: str) -> RunningOperator:
+def operator(start_operator: Callable[..., AigisProcess], ns: str) -> AigisProcess:
     return start_operator("--namespace", ns, "--aigis-namespace", ns,
                           "--network-policy-mode", "NetworkPolicy",
                           "--forensics-capture-timeout", "60")  # fmt: skip
@@ -256,19 +250,8 @@ def capture_deleted(cluster: Cluster, ns: str, name: str, workload_name: str) ->
     return done
 
 
-def aigis(cluster: Cluster, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "aigis", *args],
-        env={**os.environ, "KUBECONFIG": cluster.kubeconfig},
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
-
-
 def test_a_deleted_pod_of_an_s3_workload_is_stored_locked_in_the_bucket_and_verifies(
-    cluster: Cluster, ns: str, operator: RunningOperator, endpoint: str, bucket: str
+    cluster: Cluster, ns: str, operator: AigisProcess, endpoint: str, bucket: str
 ) -> None:
     done = capture_deleted(cluster, ns, "s3bot-1", "s3bot")
 
@@ -288,7 +271,9 @@ def test_a_deleted_pod_of_an_s3_workload_is_stored_locked_in_the_bucket_and_veri
     chunks = cluster.get_json("secrets", "-n", ns, "-l", label)
     assert chunks["items"] == []
 
-    verified = aigis(cluster, "forensics", "verify", done["metadata"]["name"], "-n", ns)
+    verified = run_aigis(
+        cluster.kubeconfig, "forensics", "verify", done["metadata"]["name"], "-n", ns
+    )
     assert verified.returncode == 0, verified.stdout + verified.stderr
 
     client = boto3.client(
@@ -304,7 +289,7 @@ def test_a_deleted_pod_of_an_s3_workload_is_stored_locked_in_the_bucket_and_veri
             Bucket=bucket, Key=location["objects"][0], VersionId=location["versionId"]
         )
     assert refused.value.response["Error"]["Code"] == "AccessDenied"
-    again = aigis(cluster, "forensics", "verify", done["metadata"]["name"], "-n", ns)
+    again = run_aigis(cluster.kubeconfig, "forensics", "verify", done["metadata"]["name"], "-n", ns)
     assert again.returncode == 0, again.stdout + again.stderr
 
 
@@ -318,7 +303,7 @@ def test_a_deleted_pod_of_an_s3_workload_is_stored_locked_in_the_bucket_and_veri
 def test_an_unusable_s3_backend_yields_an_incomplete_bundle_in_secrets_with_the_reason(
     cluster: Cluster,
     ns: str,
-    operator: RunningOperator,
+    operator: AigisProcess,
     workload_name: str,
     reason: str,
     tmp_path: Path,
@@ -333,10 +318,12 @@ def test_an_unusable_s3_backend_yields_an_incomplete_bundle_in_secrets_with_the_
     assert "kept in Secrets instead" in storage_reasons[0]
     assert status["storage"]["backend"] == "Secrets"
     name = done["metadata"]["name"]
-    verified = aigis(cluster, "forensics", "verify", name, "-n", ns)
+    verified = run_aigis(cluster.kubeconfig, "forensics", "verify", name, "-n", ns)
     assert verified.returncode == 0, verified.stdout + verified.stderr
     # The signed manifest says the same as the snapshot.
-    exported = aigis(cluster, "forensics", "export", name, "-n", ns, "-o", str(tmp_path))
+    exported = run_aigis(
+        cluster.kubeconfig, "forensics", "export", name, "-n", ns, "-o", str(tmp_path)
+    )
     assert exported.returncode == 0, exported.stdout + exported.stderr
     manifest = json.loads((tmp_path / "manifest.json").read_text())
     assert storage_reasons[0] in manifest["reasons"]

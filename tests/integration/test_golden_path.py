@@ -44,7 +44,8 @@ import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-from tests.integration.conftest import REPO, TEST_NAMESPACE_LABEL, Cluster, free_port
+from tests.integration.conftest import REPO, TEST_NAMESPACE_LABEL, Cluster
+from tests.support.aigis_processes import AigisProcess, free_port, start_operator, start_webhook
 from tests.support.fake_provider import FakeProvider
 
 from aigis.admission.mutation import GATEWAY_CONTAINER, KEY_PLACEHOLDER
@@ -256,16 +257,6 @@ class Journey:
     app_env: dict[str, Any]
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
 @pytest.fixture(scope="module")
 def journey(
     cluster: Cluster,
@@ -293,75 +284,28 @@ def journey(
         manifest["metadata"]["namespace"] = namespace
 
     cluster.create_namespace(namespace, labels)
-    env = {**os.environ, "KUBECONFIG": cluster.kubeconfig}
-    webhook_port, webhook_metrics = free_port(), free_port()
-    processes: list[subprocess.Popen[bytes]] = []
-    with (logs / "webhook.log").open("w") as out:
-        processes.append(
-            subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "aigis",
-                    "webhook",
-                    "--listen",
-                    f"127.0.0.1:{webhook_port}",
-                    "--metrics-listen",
-                    f"127.0.0.1:{webhook_metrics}",
-                    "--webhook-url",
-                    f"https://127.0.0.1:{webhook_port}",
-                    "--aigis-namespace",
-                    f"it-golden-aigis-{RUN}",
-                    "--configuration-name",
-                    CONFIGURATION,
-                    "--scope",
-                    f"{SCOPE_LABEL}={RUN}",
-                    "--gateway-image",
-                    GATEWAY_IMAGE,
-                ],
-                env=env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-        )
-    with (logs / "operator.log").open("w") as out:
-        processes.append(
-            subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "aigis",
-                    "operator",
-                    "--namespace",
-                    namespace,
-                    "--metrics-port",
-                    "0",
-                    "--health-port",
-                    "0",
-                    "--static-hosts",
-                    str(static_hosts),
-                    "--refresh-seconds",
-                    "5",
-                ],
-                env=env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-        )
+    processes = [
+        start_webhook(
+            cluster.kubeconfig,
+            logs / "webhook.log",
+            aigis_namespace=f"it-golden-aigis-{RUN}",
+            configuration_name=CONFIGURATION,
+            scope=f"{SCOPE_LABEL}={RUN}",
+            gateway_image=GATEWAY_IMAGE,
+        ),
+        start_operator(
+            cluster.kubeconfig,
+            logs / "operator.log",
+            extra=[
+                *("--namespace", namespace),
+                *("--static-hosts", str(static_hosts), "--refresh-seconds", "5"),
+            ],
+        ),
+    ]
     try:
         cluster.kubectl("create", "namespace", f"it-golden-aigis-{RUN}", check=False)
         cluster.apply(policy)
-
-        def webhook_ready() -> bool:
-            assert processes[0].poll() is None, (logs / "webhook.log").read_text()[-4000:]
-            try:
-                url = f"http://127.0.0.1:{webhook_metrics}/readyz"
-                with urllib.request.urlopen(url, timeout=5) as response:
-                    return bool(response.status == 200)
-            except OSError:
-                return False
-
-        cluster.wait_for("the webhook", webhook_ready)
+        cluster.wait_for("the webhook", processes[0].ready)
 
         def policy_in_force() -> bool:
             found = cluster.kubectl(
@@ -408,7 +352,7 @@ def journey(
         yield Journey(namespace, pod, app_env)
     finally:
         for process in processes:
-            _stop(process)
+            process.stop()
         for kind in ("validatingwebhookconfiguration", "mutatingwebhookconfiguration"):
             cluster.kubectl("delete", kind, CONFIGURATION, "--ignore-not-found", check=False)
         cluster.kubectl("delete", "aiclusterpolicy", f"it-golden-{RUN}", check=False)
@@ -426,9 +370,8 @@ def journey(
             )
         for name in (namespace, f"it-golden-aigis-{RUN}"):
             cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)
-        for name in ("webhook.log", "operator.log"):
-            text = (logs / name).read_text()
-            assert "Traceback" not in text, f"{name}:\n{text[-6000:]}"
+        for process in processes:
+            process.assert_clean_log()
 
 
 def _conditions(cluster: Cluster, namespace: str, name: str) -> set[tuple[str, str]]:
@@ -502,20 +445,15 @@ def test_the_readme_journey_declare_admit_inject_call_block_audit(
         "PYTHONPATH": os.environ.get("PYTHONPATH", ""),
         **sidecar.env,
     }
+    # Its stdout is the audit log; stderr is the log to show if it dies.
     with audit_log.open("wb") as out, (tmp_path / "gateway.err").open("wb") as err:
-        process = subprocess.Popen(sidecar.argv, env=env, stdout=out, stderr=err, cwd=REPO)
+        gateway = AigisProcess(
+            subprocess.Popen(sidecar.argv, env=env, stdout=out, stderr=err, cwd=REPO),
+            tmp_path / "gateway.err",
+            sidecar.metrics_port,
+        )
     try:
-
-        def ready() -> bool:
-            assert process.poll() is None, (tmp_path / "gateway.err").read_text()[-4000:]
-            try:
-                url = f"http://127.0.0.1:{sidecar.metrics_port}/readyz"
-                with urllib.request.urlopen(url, timeout=5) as response:
-                    return bool(response.status == 200)
-            except OSError:
-                return False
-
-        cluster.wait_for("the gateway to be ready", ready)
+        cluster.wait_for("the gateway to be ready", gateway.ready)
         local_base = re.sub(r":\d+", f":{sidecar.listen_port}", base_url, count=1)
         app_headers = {"Authorization": f"Bearer {app_env['OPENAI_API_KEY']}"}
 
@@ -551,7 +489,7 @@ def test_the_readme_journey_declare_admit_inject_call_block_audit(
         assert 400 <= status < 500, refusal
         assert len(received) == 1, "the blocked prompt must not reach the provider"
     finally:
-        _stop(process)
+        gateway.stop()
 
     # The audit log: a start record naming the pod, one line per request, a verified keyed chain.
     lines = [json.loads(line) for line in audit_log.read_text().splitlines() if line.strip()]

@@ -17,11 +17,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import queue
 import shutil
 import subprocess
-import sys
 import threading
 import time
 import urllib.parse
@@ -35,7 +33,8 @@ import pytest
 import yaml
 from tests.gateway.fake_guardrails import FAILURE_TRIGGER
 from tests.gateway.harness import fake_pipeline_factory, running_gateway
-from tests.integration.conftest import Cluster, RunningOperator
+from tests.integration.conftest import Cluster
+from tests.support.aigis_processes import AigisProcess, free_ports, start_webhook
 
 from aigis.api.aiworkload import Guardrails
 
@@ -53,36 +52,9 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def free_ports(count: int) -> list[int]:
-    """Free loopback ports below the ephemeral range (see test_chart_install.free_ports)."""
-    import random
-    import socket
-
-    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
-    ports: list[int] = []
-    while len(ports) < count:
-        port = random.randrange(max(1024, low - 12000), low)
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-        if port not in ports:
-            ports.append(port)
-    return ports
-
-
 def get(url: str) -> Any:
     with urllib.request.urlopen(url, timeout=10) as response:  # noqa: S310 (http://127.0.0.1)
         return json.loads(response.read())
-
-
-def ok(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 (http://127.0.0.1)
-            return bool(response.status == 200)
-    except OSError:
-        return False
 
 
 def panel_queries() -> list[tuple[str, str, str]]:
@@ -235,29 +207,21 @@ def namespaces(cluster: Cluster, crds_installed: None) -> Iterator[dict[str, str
 def webhook_metrics(
     cluster: Cluster, namespaces: dict[str, str], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[int]:
-    log = tmp_path_factory.mktemp("webhook") / "webhook.log"
     port, metrics_port = free_ports(2)
-    argv = [
-        sys.executable, "-m", "aigis", "webhook",
-        "--listen", f"127.0.0.1:{port}", "--metrics-listen", f"127.0.0.1:{metrics_port}",
-        "--webhook-url", f"https://127.0.0.1:{port}",
-        "--aigis-namespace", namespaces["system"],
-        "--configuration-name", CONFIGURATION, "--scope", f"{SCOPE_LABEL}={RUN}",
-    ]  # fmt: skip
-    env = {**os.environ, "KUBECONFIG": cluster.kubeconfig}
-    with log.open("w") as out:
-        process = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT)
+    webhook = start_webhook(
+        cluster.kubeconfig,
+        tmp_path_factory.mktemp("webhook") / "webhook.log",
+        port=port,
+        metrics_port=metrics_port,
+        aigis_namespace=namespaces["system"],
+        configuration_name=CONFIGURATION,
+        scope=f"{SCOPE_LABEL}={RUN}",
+    )
     try:
-
-        def ready() -> bool:
-            assert process.poll() is None, log.read_text()[-4000:]
-            return ok(f"http://127.0.0.1:{metrics_port}/readyz")
-
-        cluster.wait_for("the webhook to be ready", ready)
+        cluster.wait_for("the webhook to be ready", webhook.ready)
         yield metrics_port
     finally:
-        process.terminate()
-        process.wait(timeout=15)
+        webhook.stop()
         for kind in ("validatingwebhookconfiguration", "mutatingwebhookconfiguration"):
             cluster.kubectl("delete", kind, CONFIGURATION, "--ignore-not-found", check=False)
 
@@ -266,12 +230,15 @@ def test_every_dashboard_panel_query_returns_data(
     cluster: Cluster,
     namespaces: dict[str, str],
     webhook_metrics: int,
-    start_operator: Callable[..., RunningOperator],
+    start_operator: Callable[..., AigisProcess],
     tmp_path: Path,
 ) -> None:
+    # The audit namespace too: its shadow pod (admitted with a warning) is the background
+    # audit's finding that the audit panel shows.
     operator = start_operator(
-        "--namespace", namespaces["enforce"], "--aigis-namespace", namespaces["system"]
-    )
+        "--namespace", namespaces["enforce"], "--namespace", namespaces["audit"],
+        "--aigis-namespace", namespaces["system"], "--audit-interval", "2",
+    )  # fmt: skip
     gateway = GatewayThread(tmp_path / "gateway")
     (tmp_path / "gateway").mkdir()
     gateway_metrics = gateway.start()

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 import yaml
-from tests.integration.conftest import RunningOperator
+from tests.support.aigis_processes import AigisProcess
 
 VALID = {
     "selector": {"matchLabels": {"app": "support-bot"}},
@@ -33,7 +33,7 @@ def manifest(name: str, spec: dict[str, Any]) -> str:
 
 
 @pytest.fixture(scope="module")
-def operator(start_operator: Callable[..., RunningOperator]) -> RunningOperator:
+def operator(start_operator: Callable[..., AigisProcess]) -> AigisProcess:
     return start_operator()
 
 
@@ -72,9 +72,7 @@ def reconciled(cluster: Any, namespace: str, name: str) -> Callable[[], dict[str
     return probe
 
 
-def test_valid_workload_becomes_ready(
-    cluster: Any, namespace: str, operator: RunningOperator
-) -> None:
+def test_valid_workload_becomes_ready(cluster: Any, namespace: str, operator: AigisProcess) -> None:
     cluster.kubectl("apply", "-n", namespace, "-f", "-", input=manifest("bot", VALID))
     obj = wait_for("status of bot", reconciled(cluster, namespace, "bot"))
     ready = condition(obj, "Ready")
@@ -94,7 +92,7 @@ def test_valid_workload_becomes_ready(
 
 
 def test_semantic_error_becomes_invalid_condition_naming_the_field(
-    cluster: Any, namespace: str, operator: RunningOperator
+    cluster: Any, namespace: str, operator: AigisProcess
 ) -> None:
     spec = {**VALID, "egress": [{"host": "https://api.openai.com/v1", "ports": [{"port": 443}]}]}
     cluster.kubectl("apply", "-n", namespace, "-f", "-", input=manifest("url-host", spec))
@@ -113,7 +111,7 @@ def test_semantic_error_becomes_invalid_condition_naming_the_field(
 
 
 def test_fixing_the_spec_makes_it_ready_again(
-    cluster: Any, namespace: str, operator: RunningOperator
+    cluster: Any, namespace: str, operator: AigisProcess
 ) -> None:
     bad = {**VALID, "dataRegions": ["eu", "atlantis"]}
     cluster.kubectl("apply", "-n", namespace, "-f", "-", input=manifest("regions", bad))
@@ -168,7 +166,7 @@ def test_schema_refuses_what_it_can_say(
 
 
 def test_operator_survives_bad_input_and_counts_it(
-    cluster: Any, namespace: str, operator: RunningOperator
+    cluster: Any, namespace: str, operator: AigisProcess
 ) -> None:
     junk = {
         **VALID,

@@ -16,10 +16,6 @@ reported.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -30,7 +26,13 @@ import pytest
 import yaml
 from cyclonedx.schema import SchemaVersion
 from cyclonedx.validation.json import JsonStrictValidator
-from tests.integration.conftest import REPO, TEST_NAMESPACE_LABEL, Cluster, free_port
+from tests.integration.conftest import TEST_NAMESPACE_LABEL, Cluster
+from tests.support.aigis_processes import (
+    AigisProcess,
+    run_aigis,
+    start_operator,
+    start_webhook,
+)
 from tests.support.chromium import png_distinct_bytes, png_size, render_page
 
 from aigis.admission.mutation import GATEWAY_CONTAINER
@@ -94,16 +96,6 @@ VLLM = {
 @dataclass
 class Scene:
     reader_kubeconfig: Path
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def _conditions(cluster: Cluster, name: str) -> set[tuple[str, str]]:
@@ -232,73 +224,29 @@ def scene(
             == 0
         ),
     )
-    env = {**os.environ, "KUBECONFIG": cluster.kubeconfig}
-    webhook_port, webhook_metrics = free_port(), free_port()
-    processes: list[subprocess.Popen[bytes]] = []
+    processes: list[AigisProcess] = []
     try:
-        with (logs / "webhook.log").open("w") as out:
-            processes.append(
-                subprocess.Popen(
-                    [
-                        sys.executable,
-                        "-m",
-                        "aigis",
-                        "webhook",
-                        "--listen",
-                        f"127.0.0.1:{webhook_port}",
-                        "--metrics-listen",
-                        f"127.0.0.1:{webhook_metrics}",
-                        "--webhook-url",
-                        f"https://127.0.0.1:{webhook_port}",
-                        "--aigis-namespace",
-                        AIGIS,
-                        "--configuration-name",
-                        CONFIGURATION,
-                        "--scope",
-                        f"{SCOPE_LABEL}={RUN}",
-                        "--gateway-image",
-                        GATEWAY_IMAGE,
-                    ],
-                    env=env,
-                    stdout=out,
-                    stderr=subprocess.STDOUT,
-                )
+        processes.append(
+            start_webhook(
+                cluster.kubeconfig,
+                logs / "webhook.log",
+                aigis_namespace=AIGIS,
+                configuration_name=CONFIGURATION,
+                scope=f"{SCOPE_LABEL}={RUN}",
+                gateway_image=GATEWAY_IMAGE,
             )
-        with (logs / "operator.log").open("w") as out:
-            processes.append(
-                subprocess.Popen(
-                    [
-                        sys.executable,
-                        "-m",
-                        "aigis",
-                        "operator",
-                        "--namespace",
-                        GOVERNED,
-                        "--metrics-port",
-                        "0",
-                        "--health-port",
-                        "0",
-                        "--static-hosts",
-                        str(static_hosts),
-                        "--refresh-seconds",
-                        "5",
-                    ],
-                    env=env,
-                    stdout=out,
-                    stderr=subprocess.STDOUT,
-                )
+        )
+        processes.append(
+            start_operator(
+                cluster.kubeconfig,
+                logs / "operator.log",
+                extra=[
+                    *("--namespace", GOVERNED),
+                    *("--static-hosts", str(static_hosts), "--refresh-seconds", "5"),
+                ],
             )
-
-        def webhook_ready() -> bool:
-            assert processes[0].poll() is None, (logs / "webhook.log").read_text()[-4000:]
-            try:
-                url = f"http://127.0.0.1:{webhook_metrics}/readyz"
-                with urllib.request.urlopen(url, timeout=5) as response:
-                    return bool(response.status == 200)
-            except OSError:
-                return False
-
-        cluster.wait_for("the webhook", webhook_ready)
+        )
+        cluster.wait_for("the webhook", processes[0].ready)
         cluster.wait_for(
             "the webhook configurations",
             lambda: (
@@ -329,7 +277,7 @@ def scene(
         yield Scene(_reader_kubeconfig(cluster, logs))
     finally:
         for process in processes:
-            _stop(process)
+            process.stop()
         for kind in ("validatingwebhookconfiguration", "mutatingwebhookconfiguration"):
             cluster.kubectl("delete", kind, CONFIGURATION, "--ignore-not-found", check=False)
         cluster.kubectl("delete", "clusterrole", READER_ROLE, "--ignore-not-found", check=False)
@@ -343,21 +291,12 @@ def scene(
                 )  # fmt: skip
         for namespace in (GOVERNED, SHADOW, HIDDEN, AIGIS):
             cluster.kubectl("delete", "namespace", namespace, "--wait=false", check=False)
-        for name in ("webhook.log", "operator.log"):
-            text = (logs / name).read_text()
-            assert "Traceback" not in text, f"{name}:\n{text[-6000:]}"
+        for process in processes:
+            process.assert_clean_log()
 
 
 def report(kubeconfig: str | Path, *args: str) -> str:
-    result = subprocess.run(
-        [sys.executable, "-m", "aigis", "report", *args],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=180,
-        cwd=REPO,
-        env={**os.environ, "KUBECONFIG": str(kubeconfig)},
-    )
+    result = run_aigis(kubeconfig, "report", *args, timeout=180)
     assert result.returncode == 0, result.stderr
     return result.stdout
 
@@ -439,15 +378,7 @@ def test_a_namespace_the_user_may_not_read_is_listed_and_the_rest_reported(
 def test_bom_of_the_live_cluster_lists_each_aiworkload_with_its_images(
     cluster: Cluster, scene: Scene
 ) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "aigis", "bom", "-n", GOVERNED],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-        cwd=REPO,
-        env={**os.environ, "KUBECONFIG": cluster.kubeconfig},
-    )
+    result = run_aigis(cluster.kubeconfig, "bom", "-n", GOVERNED)
     assert result.returncode == 0, result.stderr
     boms = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
     for text in result.stdout.splitlines():
