@@ -36,7 +36,6 @@ import argparse
 import asyncio
 import contextlib
 import copy
-import os
 import statistics
 import subprocess
 import sys
@@ -62,6 +61,10 @@ from aigis.webhook.webhooks import (
 )
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # for tests.support: the tests' way of starting aigis processes
+from tests.support import aigis_processes  # noqa: E402
+from tests.support.aigis_processes import AigisProcess  # noqa: E402
+
 RUN = uuid.uuid4().hex[:6]
 BENCH_LABEL = "aigis.dev/bench-admission"
 """Carried by the benchmark's namespace: the registered copies select it."""
@@ -203,34 +206,24 @@ def injected(created: Mapping[str, Any] | None) -> bool:
 # --- the webhook process ----------------------------------------------------------------------
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @dataclass
 class Webhook:
-    process: subprocess.Popen[bytes]
-    port: int
-    metrics_port: int
-    log: Path
+    running: AigisProcess
     times: Path
 
+    @property
+    def port(self) -> int:
+        return self.running.port
+
     def get(self, path: str) -> str:
-        url = f"http://127.0.0.1:{self.metrics_port}{path}"
+        url = f"http://127.0.0.1:{self.running.metrics_port}{path}"
         with urllib.request.urlopen(url, timeout=5) as response:
             return str(response.read().decode())
 
     def ready(self) -> bool:
-        if self.process.poll() is not None:
-            raise SystemExit("aigis webhook exited:\n" + self.log.read_text()[-4000:])
-        try:
-            return self.get("/readyz").startswith("ok")
-        except OSError:
-            return False
+        if self.running.process.poll() is not None:
+            raise SystemExit("aigis webhook exited:\n" + self.running.log.read_text()[-4000:])
+        return self.running.ready()
 
     def connections(self) -> str:
         """TCP connections to the HTTPS port now: established, and closed within the last
@@ -248,23 +241,19 @@ class Webhook:
 
 
 def start_webhook(kubeconfig: Path, workdir: Path) -> Webhook:
-    port, metrics_port = free_port(), free_port()
-    log = workdir / "webhook.log"
-    argv = [
-        sys.executable, __file__, "--serve-webhook", str(workdir / "handler-times"), "--",
-        "--listen", f"127.0.0.1:{port}",
-        "--metrics-listen", f"127.0.0.1:{metrics_port}",
-        "--webhook-url", f"https://127.0.0.1:{port}",
-        "--aigis-namespace", AIGIS_NAMESPACE,
-        "--configuration-name", f"{CONFIGURATION}-idle",
-        "--scope", f"{IDLE_SCOPE_LABEL}={RUN}",
-        "--gateway-image", GATEWAY_IMAGE,
-        "--log-level", "warning",
-    ]  # fmt: skip
-    env = {**os.environ, "KUBECONFIG": str(kubeconfig)}
-    with log.open("w") as out:
-        process = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT)
-    return Webhook(process, port, metrics_port, log, workdir / "handler-times")
+    """`aigis webhook`, run through this script's --serve-webhook (which times each review)."""
+    times = workdir / "handler-times"
+    running = aigis_processes.start_webhook(
+        kubeconfig,
+        workdir / "webhook.log",
+        aigis_namespace=AIGIS_NAMESPACE,
+        configuration_name=f"{CONFIGURATION}-idle",
+        scope=f"{IDLE_SCOPE_LABEL}={RUN}",
+        gateway_image=GATEWAY_IMAGE,
+        extra=["--log-level", "warning"],
+        command=[sys.executable, __file__, "--serve-webhook", str(times), "--"],
+    )
+    return Webhook(running, times)
 
 
 def serve_null_webhook(times: Path, cert: Path, key: Path, port: int, patch: str) -> None:
@@ -362,7 +351,7 @@ async def start_null_webhook(
     cert, key = workdir / "tls.crt", workdir / "tls.key"
     cert.write_bytes(base64.b64decode(secret["data"]["tls.crt"]))
     key.write_bytes(base64.b64decode(secret["data"]["tls.key"]))
-    port = free_port()
+    port = aigis_processes.free_port()
     argv = [sys.executable, __file__, "--serve-null-webhook", str(workdir / "null-times")]
     process = subprocess.Popen([*argv, str(cert), str(key), str(port), patch])
     await asyncio.sleep(1.5)
@@ -784,11 +773,7 @@ async def run(args: argparse.Namespace) -> None:
                 null.terminate()
                 null.wait()
             if webhook is not None:
-                webhook.process.terminate()
-                try:
-                    webhook.process.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    webhook.process.kill()
+                webhook.running.stop()
             for path in (
                 f"/apis/aigis.dev/v1alpha1/aiclusterpolicies/{POLICY}",
                 f"/api/v1/namespaces/{NAMESPACE}",

@@ -18,7 +18,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -32,6 +31,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from tests.support.aigis_processes import start_operator, start_webhook
 
 from aigis.devcluster import realnode
 from aigis.devcluster.pki import PkiFiles, issue_leaf, new_authority
@@ -339,12 +339,6 @@ def _wait_listening(host: TestHost, node_ns: str) -> None:
     raise AssertionError(f"fake provider on {host.name} ({host.address}) did not start")
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture(scope="session")
 def aigis(
     real_node: realnode.RealNodeLayout,
@@ -361,60 +355,26 @@ def aigis(
     kubectl.run("apply", "--server-side", "--force-conflicts", "-f", str(REPO / "crds"))
     kubectl.run("wait", "--for=condition=Established", "--timeout=60s", "-f", str(REPO / "crds"))
     kubectl.run("create", "namespace", AIGIS_NAMESPACE, check=False)
-    env = {**os.environ, "KUBECONFIG": str(real_node.kubeconfig)}
-    port, metrics = _free_port(), _free_port()
     processes = [
-        subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "aigis",
-                "webhook",
-                "--listen",
-                f"127.0.0.1:{port}",
-                "--metrics-listen",
-                f"127.0.0.1:{metrics}",
-                "--webhook-url",
-                f"https://127.0.0.1:{port}",
-                "--aigis-namespace",
-                AIGIS_NAMESPACE,
-                "--configuration-name",
-                CONFIGURATION,
-                "--scope",
-                f"{SCOPE_LABEL}=yes",
-                "--gateway-image",
-                gateway_image,
-            ],
-            env=env,
-            cwd=REPO,
-            stdout=(work / "webhook.log").open("wb"),
-            stderr=subprocess.STDOUT,
+        start_webhook(
+            real_node.kubeconfig,
+            work / "webhook.log",
+            aigis_namespace=AIGIS_NAMESPACE,
+            configuration_name=CONFIGURATION,
+            scope=f"{SCOPE_LABEL}=yes",
+            gateway_image=gateway_image,
         ),
-        subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "aigis",
-                "operator",
+        start_operator(
+            real_node.kubeconfig,
+            work / "operator.log",
+            extra=[
                 "--namespace",
                 APP_NAMESPACE,
                 "--aigis-namespace",
                 AIGIS_NAMESPACE,
-                "--metrics-address",
-                "127.0.0.1",
-                "--metrics-port",
-                "0",
-                "--health-address",
-                "127.0.0.1",
-                "--health-port",
-                "0",
                 "--static-hosts",
                 str(hosts),
             ],
-            env=env,
-            cwd=REPO,
-            stdout=(work / "operator.log").open("wb"),
-            stderr=subprocess.STDOUT,
         ),
     ]
     try:
@@ -425,20 +385,15 @@ def aigis(
             ).returncode
             != 0
         ):
-            if time.monotonic() > deadline or processes[0].poll() is not None:
+            if time.monotonic() > deadline or processes[0].process.poll() is not None:
                 raise AssertionError(
                     f"webhook not registered: {(work / 'webhook.log').read_text()[-3000:]}"
                 )
             time.sleep(0.5)
         yield
     finally:
-        for process in processes:
-            process.send_signal(signal.SIGINT)
-        for process in processes:
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        for running in processes:
+            running.stop()
         kubectl.run(
             "delete",
             "validatingwebhookconfiguration,mutatingwebhookconfiguration",

@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import subprocess
-import sys
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +22,6 @@ from tests.realnode.conftest import (
     AIGIS_NAMESPACE,
     PROVIDER_TEXT,
     PYTHON,
-    REPO,
     WAIT_FOR_SIGTERM,
     Kubectl,
     aiworkload,
@@ -34,6 +31,7 @@ from tests.realnode.conftest import (
     running_pod,
     wait_for,
 )
+from tests.support.aigis_processes import run_aigis
 
 from aigis.devcluster import realnode
 from aigis.gateway.audit import verify_audit_chain
@@ -184,12 +182,4 @@ def _check_bundle(
 
 
 def _aigis(real_node: realnode.RealNodeLayout, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "aigis", *args],
-        env={**os.environ, "KUBECONFIG": str(real_node.kubeconfig)},
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
+    return run_aigis(real_node.kubeconfig, *args)
