@@ -584,7 +584,17 @@ def report(results: dict[str, TargetResult], args: argparse.Namespace) -> None:
     cases = [case.name for case in CASES if case.name in args.cases]
     others = [name for name in ("floor", "litellm") if name in results]
 
+    def overloaded(target: str, case: str) -> bool:
+        """Its latency step was not served in full: its "latency" is queueing, not a ratio."""
+        outcome = results[target].cases.get(case)
+        return outcome is not None and outcome.latency.served < 1.0
+
     def vs(case: str, other: str) -> str:
+        if overloaded(other, case) or overloaded("aigis", case):
+            who = other if overloaded(other, case) else "aigis"
+            cell = f"{who[:5]} over"
+            rate = ratio(best_rate(results, "aigis", case), best_rate(results, other, case))
+            return f"|{cell:>9}|{cell:>9}|{rate:>9}"
         return (
             f"|{ratio(added(results, 'aigis', case, 'p50'), added(results, other, case, 'p50')):>9}"
             f"|{ratio(added(results, 'aigis', case, 'p99'), added(results, other, case, 'p99')):>9}"
@@ -593,7 +603,8 @@ def report(results: dict[str, TargetResult], args: argparse.Namespace) -> None:
 
     if "aigis" in results:
         print("\nratios: aigis over floor, then over LiteLLM (added latency is over direct calls;")
-        print("rate is the best rate served in full with p99 under the ceiling)")
+        print("rate is the best rate served in full with p99 under the ceiling; 'X over': X did")
+        print(f"not serve the {args.rate:g} req/s latency step in full: no latency to compare)")
         header = f"{'case':<10}"
         for other in others:
             header += f"|{'p50 ' + other[:5]:>9}|{'p99 ' + other[:5]:>9}|{'rate':>9}"
@@ -617,7 +628,8 @@ def report(results: dict[str, TargetResult], args: argparse.Namespace) -> None:
             if name != "direct":
                 a50, a99 = added(results, name, case, "p50"), added(results, name, case, "p99")
                 extra = f"|{a50:10.3f}|{a99:10.3f}|{best_rate(results, name, case):11.0f}"
-            print(f"{name:<8}|{case:<10}|{run.p50:8.3f}|{run.p99:8.3f}{extra}")
+            short = f"  (served {run.served:.1%}: overloaded)" if run.served < 1.0 else ""
+            print(f"{name:<8}|{case:<10}|{run.p50:8.3f}|{run.p99:8.3f}{extra}{short}")
     if any(results[name].overload for name in gateways):
         print(
             f"\noverload: {args.overload_rate:g} req/s of chat-1k for {args.overload_seconds:g} s,"

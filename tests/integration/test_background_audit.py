@@ -164,6 +164,11 @@ def test_the_audit_finds_reports_and_clears(
     assert stored is not None
     assert stored["summary"]["fail"] >= 1
     assert stored["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "aigis"
+    # The README's command lists it.
+    listed = cluster.kubectl(
+        "get", "policyreports", "-A", "-l", "app.kubernetes.io/managed-by=aigis", "-o", "json"
+    )
+    assert ns in {item["metadata"]["namespace"] for item in json.loads(listed.stdout)["items"]}
     events = cluster.get_json(
         "events",
         "-n",
