@@ -35,7 +35,7 @@ Pure: no I/O. Must not import the webhook server, the operator or the gateway.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
@@ -187,8 +187,12 @@ def check_pod_security(
     level: Level,
     *,
     path: str = "spec",
+    inline_containers: Sequence[tuple[str, object]] = (),
 ) -> list[Reason]:
     """Return why the pod template fails the Pod Security Standards `level`; empty if it passes.
+
+    `inline_containers` are (path, container) pairs an object holds outside the PodSpec's lists
+    (KServe's `spec.predictor.model`); they are checked as containers.
 
     `pod_spec` is a PodSpec as the API serves it, `pod_metadata` the metadata of the same pod
     template (only its annotations matter: legacy AppArmor profiles live there). `path` is where
@@ -205,7 +209,7 @@ def check_pod_security(
         checks = _RESTRICTED_CHECKS
     else:
         raise ValueError(f"unknown Pod Security Standards level {level!r}")
-    pod = _read_pod(pod_spec, pod_metadata, path)
+    pod = _read_pod(pod_spec, pod_metadata, path, inline_containers)
     return [reason for check in checks for reason in check(pod)]
 
 
@@ -246,17 +250,26 @@ class _Pod:
             yield f"{container.path}.securityContext", container.label, container.security
 
 
-def _read_pod(spec_value: object, metadata_value: object, path: str) -> _Pod:
+def _read_pod(
+    spec_value: object,
+    metadata_value: object,
+    path: str,
+    inline_containers: Sequence[tuple[str, object]] = (),
+) -> _Pod:
     spec = fields(spec_value)
+    located: list[tuple[str, str, object]] = [
+        (f"{path}.{key}[{index}]", noun, entry)
+        for key, noun in _CONTAINER_LISTS
+        for index, entry in enumerate(items(spec.get(key)))
+    ]
+    located += [(where, "container", entry) for where, entry in inline_containers]
     containers: list[_Container] = []
-    for key, noun in _CONTAINER_LISTS:
-        for index, entry in enumerate(items(spec.get(key))):
-            container = fields(entry)
-            container_path = f"{path}.{key}[{index}]"
-            name = text(container.get("name"))
-            label = f"{noun} {quote(name)}" if name else f"the {noun} at {container_path}"
-            security = fields(container.get("securityContext"))
-            containers.append(_Container(container_path, label, container, security))
+    for container_path, noun, entry in located:
+        container = fields(entry)
+        name = text(container.get("name"))
+        label = f"{noun} {quote(name)}" if name else f"the {noun} at {container_path}"
+        security = fields(container.get("securityContext"))
+        containers.append(_Container(container_path, label, container, security))
     parent, dot, _ = path.rpartition(".")
     metadata_path = f"{parent}.metadata" if dot else "metadata"
     return _Pod(

@@ -436,6 +436,8 @@ def ai_evidence(template: PodTemplate) -> list[Evidence]:
         for index, container in enumerate(containers):
             if isinstance(container, Mapping):
                 found.extend(_container_evidence(container, f"{template.spec_path}.{key}[{index}]"))
+    for where, container in template.inline_containers:
+        found.extend(_container_evidence(container, where))
     found.extend(_resource_evidence(spec.get("resources"), f"{template.spec_path}.resources"))
     found.extend(_node_evidence(spec, template.spec_path))
     return found

@@ -42,6 +42,10 @@ class TemplateKind:
     """Paths to PodTemplateSpecs (metadata and spec); "" for a Pod, which is its own template."""
     pod_specs: tuple[str, ...] = ()
     """Paths to inlined PodSpecs; the pods carry the object's own labels."""
+    inline_containers: tuple[str, ...] = ()
+    """Fields of an inlined PodSpec that each hold one container of the pod outside its
+    `containers` list (KServe's `predictor.model`, which its controller turns into the pod's
+    main container)."""
 
     @property
     def native(self) -> bool:
@@ -50,9 +54,23 @@ class TemplateKind:
 
 
 def _kind(
-    groups: str, resource: str, *templates: str, pod_specs: tuple[str, ...] = ()
+    groups: str,
+    resource: str,
+    *templates: str,
+    pod_specs: tuple[str, ...] = (),
+    inline_containers: tuple[str, ...] = (),
 ) -> TemplateKind:
-    return TemplateKind(frozenset(groups.split(",")), resource, templates, pod_specs)
+    return TemplateKind(
+        frozenset(groups.split(",")), resource, templates, pod_specs, inline_containers
+    )
+
+
+# KServe's predictor holds its model server as a container of its own: `model`, or one of the
+# older per-framework fields.
+_KSERVE_PREDICTOR_CONTAINERS = (
+    "model", "sklearn", "xgboost", "tensorflow", "pytorch", "triton", "onnx", "huggingface",
+    "pmml", "lightgbm", "paddle",
+)  # fmt: skip
 
 
 _RAY_CLUSTER = ("headGroupSpec.template", "workerGroupSpecs[*].template")
@@ -90,6 +108,7 @@ TEMPLATE_KINDS: Final[Mapping[str, TemplateKind]] = MappingProxyType(
             "serving.kserve.io",
             "inferenceservices",
             pod_specs=("spec.predictor", "spec.transformer", "spec.explainer"),
+            inline_containers=_KSERVE_PREDICTOR_CONTAINERS,
         ),
         "ServingRuntime": _kind("serving.kserve.io", "servingruntimes", pod_specs=("spec",)),
         "LLMInferenceService": _kind(
@@ -132,6 +151,9 @@ class PodTemplate:
     are ever mutated, so only a Pod can hold what the injection added."""
     kind: str = "Pod"
     """The kind of the object holding the template (`Deployment`, `RayCluster`, ...)."""
+    inline_containers: tuple[tuple[str, Mapping[str, Any]], ...] = ()
+    """Containers the object holds outside the spec's lists, with their paths (KServe's
+    `spec.predictor.model`): reviewed as the pod's containers."""
 
     @property
     def labels(self) -> Mapping[str, str]:
@@ -189,6 +211,11 @@ def pod_templates(obj: Mapping[str, Any]) -> tuple[PodTemplate, ...]:
     metadata = obj.get("metadata")
     for path in row.pod_specs:
         for where, node in _walk(obj, path, keep_missing=False):
+            inline = tuple(
+                (f"{where}.{name}", node[name])
+                for name in row.inline_containers
+                if isinstance(node.get(name), Mapping)
+            )
             found.append(
                 PodTemplate(
                     metadata=metadata if isinstance(metadata, Mapping) else _EMPTY,
@@ -196,6 +223,7 @@ def pod_templates(obj: Mapping[str, Any]) -> tuple[PodTemplate, ...]:
                     spec_path=where,
                     metadata_path="metadata",
                     kind=kind,
+                    inline_containers=inline,
                 )
             )
     return tuple(found)

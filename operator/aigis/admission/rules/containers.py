@@ -33,6 +33,8 @@ def containers(template: PodTemplate, skip: str | None = None) -> Iterator[Conta
             if path != skip:
                 fields = entry if isinstance(entry, Mapping) else EMPTY
                 yield Container(path, list_name, fields)
+    for path, fields in template.inline_containers:
+        yield Container(path, "containers", fields)
 
 
 def volumes_exposing(template: PodTemplate, secrets: set[str]) -> dict[str, str]:

@@ -54,7 +54,11 @@ def pod_security_reasons(template: PodTemplate, bounds: PolicyBounds) -> list[Re
     if bounds.pod_security is None:
         return []
     return check_pod_security(
-        template.spec, template.metadata, bounds.pod_security, path=template.spec_path
+        template.spec,
+        template.metadata,
+        bounds.pod_security,
+        path=template.spec_path,
+        inline_containers=template.inline_containers,
     )
 
 
@@ -71,7 +75,13 @@ def pod_security(pod: CoveredPod) -> list[Reason]:
     if level is None:
         return []
     template = pod.template
-    return check_pod_security(template.spec, template.metadata, level, path=template.spec_path)
+    return check_pod_security(
+        template.spec,
+        template.metadata,
+        level,
+        path=template.spec_path,
+        inline_containers=template.inline_containers,
+    )
 
 
 def _levels(rule_id: str) -> str:
