@@ -3,12 +3,11 @@ and the chart's PodMonitor scrapes every one of them."""
 
 from __future__ import annotations
 
-import subprocess
 from typing import Any
 
 import pytest
 import yaml
-from tests.unit.test_chart import HELM
+from tests.unit.test_chart import HELM, helm
 from tests.unit.test_mutation import SETTINGS, app_container, gateway_of, inject, pod, workload
 
 from aigis.admission.mutation import gateway_differences, metrics_port_name, render_gateway
@@ -78,22 +77,11 @@ def test_every_worker_port_name_fits_kubernetes_limit() -> None:
 
 @pytest.mark.skipif(not HELM.is_file(), reason=f"{HELM} is missing: `make control-plane`")
 def test_the_pod_monitor_scrapes_every_worker_port() -> None:
-    rendered = subprocess.run(
-        [
-            str(HELM),
-            "template",
-            "aigis",
-            "charts/aigis",
-            "--set",
-            "monitoring.podMonitor.enabled=true",
-            "--show-only",
-            "templates/podmonitor.yaml",
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-    ).stdout
-    monitor = yaml.safe_load(rendered)
+    rendered = helm(
+        "template", "aigis", "charts/aigis", "--set", "monitoring.podMonitor.enabled=true",
+        "--show-only", "templates/podmonitor.yaml",
+    )  # fmt: skip
+    assert rendered.returncode == 0, rendered.stderr
+    monitor = yaml.safe_load(rendered.stdout)
     ports = [endpoint["port"] for endpoint in monitor["spec"]["podMetricsEndpoints"]]
     assert ports == [metrics_port_name(i) for i in range(MAX_GATEWAY_WORKERS)]

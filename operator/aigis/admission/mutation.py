@@ -486,9 +486,8 @@ def _classifier_volume(spec: AIWorkloadSpec) -> tuple[dict[str, Any], str] | Non
     Validation (`aigis.api.validation`) keeps the path under /models/ and requires the volume
     whenever the gateway is injected; a spec without one gets no volume here.
     """
-    guard = spec.guardrails.prompt_injection
-    classifier = guard.classifier
-    if not guard.enabled or classifier is None or classifier.volume is None:
+    classifier = spec.guardrails.prompt_injection.active_classifier
+    if classifier is None or classifier.volume is None:
         return None
     volume = classifier.volume
     if volume.image is not None:

@@ -271,6 +271,11 @@ class PromptInjectionGuard(ApiModel):
     score counts); none when omitted. The gateway loads it once per configuration and scores on
     a worker thread; a model that cannot be loaded keeps the gateway from starting."""
 
+    @property
+    def active_classifier(self) -> InjectionModelRef | None:
+        """The classifier in force: none while the guard is off, whatever `classifier` says."""
+        return self.classifier if self.enabled else None
+
 
 class PiiPattern(ApiModel):
     """A kind of personal data the workload defines itself, e.g. its customer numbers."""

@@ -783,9 +783,8 @@ def _check_guardrails(spec: AIWorkloadSpec) -> Iterator[FieldError]:
 def _classifier_mount_errors(spec: AIWorkloadSpec) -> Iterator[FieldError]:
     """A classifier the injected gateway loads must come with its volume, mounted where it
     cannot shadow anything of the gateway's (its code, configuration, keys or audit state)."""
-    guard = spec.guardrails.prompt_injection
-    classifier = guard.classifier
-    if not (spec.gateway.inject and guard.enabled and classifier is not None):
+    classifier = spec.guardrails.prompt_injection.active_classifier
+    if classifier is None or not spec.gateway.inject:
         return
     path = "spec.guardrails.promptInjection.classifier"
     mount = classifier.path.rstrip("/")

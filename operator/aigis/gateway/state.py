@@ -69,14 +69,16 @@ def default_pipeline_factory(config: GatewayConfig) -> PipelineLike:
     model that cannot be loaded fails the load, so the previous configuration keeps serving).
     """
     from aigis.guardrails import GuardrailPipeline
-    from aigis.guardrails.onnx_classifier import ClassifierError, load_classifier
 
     guardrails = config.guardrails
-    guard = guardrails.prompt_injection
+    wanted = guardrails.prompt_injection.active_classifier
     classifier = None
-    if guard.enabled and guard.classifier is not None:
+    if wanted is not None:
+        # Imported only here: it brings numpy, which a gateway without a model never needs.
+        from aigis.guardrails.onnx_classifier import ClassifierError, load_classifier
+
         try:
-            classifier = load_classifier(guard.classifier, name=config.name)
+            classifier = load_classifier(wanted, name=config.name)
         except ClassifierError as exc:
             raise ValueError(f"promptInjection.classifier: {exc}") from exc
     pipeline: PipelineLike = GuardrailPipeline.from_spec(
@@ -87,8 +89,7 @@ def default_pipeline_factory(config: GatewayConfig) -> PipelineLike:
 
 def waits_on_model(guardrails: Guardrails) -> bool:
     """Whether a scan under `guardrails` may wait on a model (see `GatewayState.offload_scans`)."""
-    guard = guardrails.prompt_injection
-    return guard.enabled and guard.classifier is not None
+    return guardrails.prompt_injection.active_classifier is not None
 
 
 def file_identity(path: str | Path) -> FileIdentity:

@@ -199,10 +199,8 @@ def guard(
     """
     try:
         guardrails = load_guardrails(config_path) if config_path else Guardrails()
-        guard_spec = guardrails.prompt_injection
-        classifier = None
-        if guard_spec.enabled and guard_spec.classifier is not None:
-            classifier = load_classifier(guard_spec.classifier)
+        wanted = guardrails.prompt_injection.active_classifier
+        classifier = load_classifier(wanted) if wanted is not None else None
         pipeline = GuardrailPipeline.from_spec(guardrails, classifier=classifier)
     except (InputError, ValueError, ClassifierError) as exc:
         click.echo(f"error: {exc}", err=True)

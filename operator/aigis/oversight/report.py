@@ -44,6 +44,7 @@ import yaml
 from aigis.admission.engine import covering_workloads
 from aigis.admission.manifests import is_kind, object_name, object_namespace
 from aigis.admission.mutation import GATEWAY_CONTAINER
+from aigis.admission.reading import fields
 from aigis.admission.reasons import Reason
 from aigis.admission.templates import pod_template
 from aigis.api.aiworkload import AIWorkloadSpec
@@ -431,18 +432,14 @@ def _workload(obj: Mapping[str, Any]) -> _Workload:
 
 
 def _running(pod: Mapping[str, Any]) -> bool:
-    metadata = _mapping(pod.get("metadata"))
+    metadata = fields(pod.get("metadata"))
     return not metadata.get("deletionTimestamp") and (
-        _mapping(pod.get("status")).get("phase") not in _FINISHED
+        fields(pod.get("status")).get("phase") not in _FINISHED
     )
 
 
-def _mapping(value: object) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
-
-
 def _condition(obj: Mapping[str, Any], kind: str) -> str:
-    for condition in _mapping(obj.get("status")).get("conditions") or ():
+    for condition in fields(obj.get("status")).get("conditions") or ():
         if isinstance(condition, Mapping) and condition.get("type") == kind:
             return str(condition.get("status") or "Unknown")
     return "-"
@@ -451,7 +448,7 @@ def _condition(obj: Mapping[str, Any], kind: str) -> str:
 def _owner_of(workload: _Workload) -> str:
     if workload.spec is not None:
         return workload.spec.owner
-    owner = _mapping(workload.obj.get("spec")).get("owner")
+    owner = fields(workload.obj.get("spec")).get("owner")
     return owner if isinstance(owner, str) and owner else DRAFT_OWNER
 
 
@@ -516,12 +513,12 @@ def _declaration(workload: _Workload, audits: Sequence[WorkloadAudit]) -> Declar
         (a for a in audits if a.kind == "AIWorkload" and (a.namespace, a.name) == workload.key),
         None,
     )
-    spec = _mapping(workload.obj.get("spec"))
+    spec = fields(workload.obj.get("spec"))
     purpose = workload.spec.purpose if workload.spec else str(spec.get("purpose") or "")
     enforcement = (
         workload.spec.enforcement if workload.spec else str(spec.get("enforcement") or "-")
     )
-    violations = _mapping(workload.obj.get("status")).get("violations")
+    violations = fields(workload.obj.get("status")).get("violations")
     return Declaration(
         namespace=workload.namespace,
         name=workload.name,
@@ -566,7 +563,7 @@ def _violations(
             effect = "deny" if finding.deny else "warn"
             add(_violation("audit", effect, audit.namespace, where, finding.reason))
     for workload in workloads:
-        listed = _mapping(workload.obj.get("status")).get("violations")
+        listed = fields(workload.obj.get("status")).get("violations")
         for item in listed if isinstance(listed, list) else ():
             if not isinstance(item, Mapping):
                 continue
@@ -639,7 +636,7 @@ def _running_pods(objects: Sequence[Mapping[str, Any]]) -> dict[str, list[_Pod]]
         if template is None:
             continue
         names = [
-            _mapping(c).get("name")
+            fields(c).get("name")
             for key in ("initContainers", "containers")
             for c in (template.spec.get(key) or ())
         ]
@@ -715,7 +712,7 @@ def _storage(spec: AIWorkloadSpec) -> tuple[str, str]:
 def _forensics_row(workload: _Workload, snapshots: Sequence[SnapshotRow]) -> ForensicsRow:
     assert workload.spec is not None
     storage, lock = _storage(workload.spec)
-    last = _mapping(workload.obj.get("status")).get("lastSnapshot")
+    last = fields(workload.obj.get("status")).get("lastSnapshot")
     here = [s for s in snapshots if s.namespace == workload.namespace]
     return ForensicsRow(
         namespace=workload.namespace,
@@ -731,14 +728,14 @@ def _forensics_row(workload: _Workload, snapshots: Sequence[SnapshotRow]) -> For
 
 
 def _snapshot_row(obj: Mapping[str, Any]) -> SnapshotRow:
-    spec = _mapping(obj.get("spec"))
-    status = _mapping(obj.get("status"))
-    storage = _mapping(status.get("storage"))
+    spec = fields(obj.get("spec"))
+    status = fields(obj.get("status"))
+    storage = fields(status.get("storage"))
     complete = status.get("complete")
     return SnapshotRow(
         namespace=object_namespace(obj, DEFAULT_NAMESPACE) or DEFAULT_NAMESPACE,
         name=object_name(obj) or "<unnamed>",
-        pod=str(_mapping(spec.get("pod")).get("name") or "-"),
+        pod=str(fields(spec.get("pod")).get("name") or "-"),
         trigger=str(spec.get("trigger") or "-"),
         phase=str(status.get("phase") or "Pending"),
         complete=complete if isinstance(complete, bool) else None,
@@ -870,7 +867,7 @@ def _facts(
         ),
         _fact(
             "audit.background",
-            *_split((ref(w), "audit" in _mapping(w.obj.get("status"))) for w in workloads),
+            *_split((ref(w), "audit" in fields(w.obj.get("status"))) for w in workloads),
         ),
     ]
     return {f.key: f for f in facts}
